@@ -1,0 +1,211 @@
+"""Question -> retrieval -> prompt -> llama.cpp -> checked, cited answer.
+
+The CLI and the UI are thin adapters over ``Assistant``: it opens the index and
+the models once and answers any number of questions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from assistant import cite, prompt
+from assistant.config import Settings
+from index.embed import SentenceTransformerEmbedder
+from index.search import Fusion, Index
+from index.types import Hit
+from ingest.chunk import CHUNKER_VERSION
+
+
+@dataclass
+class Answer:
+    question: str
+    lang: str
+    text: str
+    refused: bool
+    citations: list[dict]
+    hits: list[Hit]
+    timings: dict
+    model: dict
+    search_query: str = ""
+    notices: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": self.citations,
+            "retrieved": [
+                {"chunk_id": h.chunk.id, "source": h.chunk.source, "score": round(h.score, 5), "text": h.chunk.text}
+                for h in self.hits
+            ],
+            "timings": self.timings,
+            "model": self.model,
+            "notices": self.notices,
+        }
+
+
+def chunker_id(settings: Settings) -> str:
+    return f"v{CHUNKER_VERSION}:size={settings.chunk_size}:overlap={settings.chunk_overlap}"
+
+
+class Assistant:
+    """The index and the models of one data folder, opened once and shared by every question."""
+
+    def __init__(self, settings: Settings, *, progress: bool = True):
+        from assistant.models import default_embedder_path
+
+        self.settings = settings
+        self.progress = progress
+        self.embedder = SentenceTransformerEmbedder(settings.embed_model or default_embedder_path())
+        self.index = Index(settings.index_dir, self.embedder, chunker=chunker_id(settings))
+        self.fusion = Fusion(dense=settings.dense_weight, lexical=settings.lexical_weight)
+        self._generator = None
+
+    # -- models -------------------------------------------------------------------------
+
+    def model_path(self) -> Path:
+        from assistant.models import check_gguf, ensure_default_gguf
+
+        if self.settings.model is None:
+            return ensure_default_gguf(self.settings.models_dir, progress=self.progress)
+        check_gguf(self.settings.model)
+        return self.settings.model
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            from assistant.generate import LlamaGenerator
+
+            s = self.settings
+            self._generator = LlamaGenerator(
+                self.model_path(), n_ctx=s.n_ctx, n_threads=s.n_threads or None, seed=s.seed
+            )
+        return self._generator
+
+    def model_info(self) -> dict:
+        from assistant.models import describe
+
+        info = describe(self.generator.model_path, self.settings.models_dir)
+        return {"path": str(info.path), "sha256": info.sha256[:12], "bytes": info.size}
+
+    # -- corpus -------------------------------------------------------------------------
+
+    def ingest(self, paths: list[Path]):
+        from ingest.pipeline import ingest
+
+        s = self.settings
+        return ingest(self.index, paths, size=s.chunk_size, overlap=s.chunk_overlap, progress=self.progress)
+
+    def ensure_ingested(self):
+        """An empty index is filled from the bundled corpus, so the first question just works."""
+        if self.index.count() == 0:
+            return self.ingest([self.settings.corpus])
+        return None
+
+    # -- questions ----------------------------------------------------------------------
+
+    def _complete(self, messages: list[dict], max_tokens: int) -> str:
+        return "".join(self.generator.stream(messages, max_tokens=max_tokens, temperature=0.0)).strip()
+
+    def search_query(self, question: str, lang: str, history: list[dict] | None) -> tuple[str, str | None]:
+        """The question as retrieval should see it, and words to add to the lexical side.
+
+        A follow-up ("它的缺点呢？") is rewritten into a standalone question; an
+        English question gets a Chinese translation for BM25, which matches words, not meanings.
+        """
+        query = question
+        if history:
+            query = self._complete(prompt.rewrite_messages(question, history, lang), 96) or question
+        expansion = self._complete(prompt.translate_messages(query), 96) if lang != "zh" else None
+        return query, expansion
+
+    def fit(self, question: str, hits: list[Hit], lang: str, history: list[dict]) -> tuple[list[dict], list[Hit], list[str]]:
+        """Messages that fit the context window with room for the answer; say what had to go."""
+        budget = self.settings.n_ctx - self.settings.max_tokens
+        notices: list[str] = []
+        history, hits = list(history), list(hits)
+        while True:
+            messages = prompt.build_messages(question, hits, lang, history)
+            if self.generator.count_tokens(messages) <= budget:
+                return messages, hits, notices
+            if history:
+                history = history[2:]
+                notices.append("dropped the oldest turn of the conversation to fit the context window")
+            elif len(hits) > 1:
+                hits.pop()
+                notices.append(f"dropped passage {len(hits) + 1} to fit the context window")
+            else:
+                raise ValueError("the question alone does not fit the context window; shorten it or raise n_ctx")
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: list[dict] | None = None,
+        on_token: Callable[[str], None] | None = None,
+        k: int | None = None,
+    ) -> Answer:
+        started = time.perf_counter()
+        question = question.strip()
+        lang = prompt.language(question)
+        query, expansion = self.search_query(question, lang, history)
+        t0 = time.perf_counter()
+        hits = self.index.search(query, k or self.settings.k, self.fusion, expand=(lambda _: expansion) if expansion else None)
+        retrieve_ms = (time.perf_counter() - t0) * 1000
+        timings = {"retrieve_ms": round(retrieve_ms, 1)}
+        if not hits:
+            return self._refusal(question, lang, hits, timings, started, query, ["no passage matched the question"])
+
+        messages, hits, notices = self.fit(question, hits, lang, history or [])
+        pieces: list[str] = []
+        for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature):
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+        raw = "".join(pieces).strip()
+        stats = self.generator.last_stats
+        timings.update(
+            ttft_ms=round(stats.ttft_ms, 1),
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            tokens_per_s=round(stats.tokens_per_s, 2),
+        )
+
+        checked = cite.check(raw, [h.chunk.text for h in hits], cross_lingual=lang != "zh")
+        if checked.dropped:
+            notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")
+        if not checked.citations:
+            why = "the model said the documents do not answer" if cite.is_refusal(raw) else "no sentence of the answer is supported by a passage"
+            return self._refusal(question, lang, hits, timings, started, query, notices + [why])
+        citations = [
+            {
+                "n": c.n,
+                "source": hits[c.n - 1].chunk.source,
+                "chunk_id": hits[c.n - 1].chunk.id,
+                "start": hits[c.n - 1].chunk.start,
+                "end": hits[c.n - 1].chunk.end,
+                "snippet": hits[c.n - 1].chunk.text[:160],
+                "support": round(c.support, 3),
+                "status": c.status,
+            }
+            for c in _unique(checked.citations)
+        ]
+        timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices)
+
+    def _refusal(self, question, lang, hits, timings, started, query, notices) -> Answer:
+        timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        model = self.model_info() if self._generator else {}
+        return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices)
+
+
+def _unique(citations):
+    seen: set[int] = set()
+    for c in citations:
+        if c.n not in seen:
+            seen.add(c.n)
+            yield c

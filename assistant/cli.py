@@ -1,0 +1,208 @@
+"""`assistant` command line: ingest, ask, chat, status. A thin adapter over answer.Assistant.
+
+Exit codes: 0 success (a refused answer is a success), 1 error, 2 bad usage or
+settings, 3 index built by another embedder or chunker, 4 store unreadable,
+5 model missing or unusable, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from assistant.privacy import go_offline
+
+EPILOG = """\
+examples:
+  assistant ask "开源大模型有哪些优势？"          ask the bundled corpus (ingested on first use)
+  assistant ask --json "What is LLaMA's licence limit?"   one JSON object, for scripts
+  assistant ingest ~/notes                       add a folder (txt, md, html); re-runs are incremental
+  assistant chat                                 a conversation; follow-up questions work
+  assistant status                               what is indexed, which models, where data lives
+
+settings: defaults < DATA_DIR/config.toml < ASSISTANT_* environment variables < flags
+(e.g. ASSISTANT_K=8, ASSISTANT_MODEL=/path/to/model.gguf, ASSISTANT_DATA_DIR=/path).
+Nothing is fetched from the network: models are read from local files only.
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("settings")
+    g.add_argument("--data-dir", type=Path, help="where the index, models and logs live (default ~/.local/share/private-assistant)")
+    g.add_argument("--model", type=Path, help="a chat GGUF file (default: the bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M)")
+    g.add_argument("--embed-model", type=Path, help="a sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2)")
+    g.add_argument("--k", type=int, help="passages given to the model (default 5)")
+    g.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
+    g.add_argument("--temperature", type=float, help="sampling temperature (default 0: deterministic)")
+    g.add_argument("--chunk-size", type=int, help="chunk size in characters (default 300); changing it needs --rebuild")
+    g.add_argument("--chunk-overlap", type=int, help="overlap in characters, whole sentences (default 60)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="assistant",
+        description="A private document assistant: answers questions about your documents with a local model, citing the passages. Nothing leaves this machine.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add documents to the index (incremental)", description="Read .txt, .md and .html files, clean and chunk them, and index them. Unchanged files are skipped; changed files are replaced; files that vanished from an ingested folder are removed.")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the bundled corpus/)")
+    p.add_argument("--rebuild", action="store_true", help="delete the index and build it anew (needed after changing the embedder or chunking)")
+    _common(p)
+
+    p = sub.add_parser("ask", help="answer one question with citations", description="Answer a question from the indexed documents, citing passages as [n]. If the documents do not hold the answer, says so.")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print one JSON object (answer, citations, retrieved passages, timings, model)")
+    _common(p)
+
+    p = sub.add_parser("chat", help="interactive conversation", description="Ask questions one after another; follow-ups are rewritten into standalone questions before retrieval. Empty line or Ctrl-D quits.")
+    _common(p)
+
+    p = sub.add_parser("status", help="data folder, documents, models")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    go_offline()
+    args = parser().parse_args(argv)
+    from index.errors import Error
+
+    try:
+        from assistant import config
+
+        settings = config.load({k: v for k, v in vars(args).items()})
+        return COMMANDS[args.command](args, settings)
+    except Error as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _assistant(settings, *, progress=True):
+    from assistant.answer import Assistant
+
+    return Assistant(settings, progress=progress)
+
+
+def cmd_ingest(args, settings) -> int:
+    if args.rebuild and settings.index_dir.exists():
+        shutil.rmtree(settings.index_dir)
+    a = _assistant(settings)
+    paths = args.paths or [settings.corpus]
+    report = a.ingest(paths)
+    for path, reason in report.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(report.summary())
+    print(f"index: {a.index.count()} chunks from {len(a.index.documents())} documents in {settings.index_dir}")
+    return 0
+
+
+def _print_report_if_any(report) -> None:
+    if report is not None:
+        for path, reason in report.skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(f"indexed the corpus: {report.summary()}", file=sys.stderr)
+
+
+def _print_sources(answer, out) -> None:
+    if answer.refused:
+        return
+    print("\nSources:" if answer.lang != "zh" else "\n来源：", file=out)
+    for c in answer.citations:
+        hit = answer.hits[c["n"] - 1]
+        print(f"  [{c['n']}] {hit.chunk.source} ({hit.chunk.title}) chars {c['start']}-{c['end']}: {c['snippet'][:60]}…", file=out)
+
+
+def cmd_ask(args, settings) -> int:
+    if not args.question.strip():
+        print("error: the question is empty", file=sys.stderr)
+        return 2
+    a = _assistant(settings)
+    _print_report_if_any(a.ensure_ingested())
+    stream = None if args.json else (lambda t: print(t, end="", flush=True))
+    answer = a.ask(args.question, on_token=stream)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    print()
+    _print_checked(answer)
+    return 0
+
+
+def _print_checked(answer) -> None:
+    """The streamed text is the model's; if checking changed it, show the checked version."""
+    for notice in answer.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    print(f"\n{answer.text}")
+    _print_sources(answer, sys.stdout)
+
+
+def cmd_chat(args, settings) -> int:
+    a = _assistant(settings)
+    _print_report_if_any(a.ensure_ingested())
+    history: list[dict] = []
+    print("Ask about your documents. Empty line or Ctrl-D to quit.", file=sys.stderr)
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            return 0
+        if not question:
+            return 0
+        answer = a.ask(question, history=history, on_token=lambda t: print(t, end="", flush=True))
+        print()
+        _print_checked(answer)
+        if answer.search_query != question:
+            print(f"(searched for: {answer.search_query})", file=sys.stderr)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
+
+def cmd_status(args, settings) -> int:
+    from importlib.metadata import version
+
+    from assistant.models import DEFAULT_GGUF_NAME, default_embedder_path, describe
+    from index.embed import describe_folder
+
+    status: dict = {"data_dir": str(settings.data_dir), "index_dir": str(settings.index_dir)}
+    a = _assistant(settings, progress=False)
+    docs = a.index.documents()
+    status["documents"] = len(docs)
+    status["chunks"] = a.index.count()
+    status["sources"] = [{"source": d.source, "title": d.title, "chunks": d.chunks} for d in docs.values()]
+    model = settings.model or settings.models_dir / DEFAULT_GGUF_NAME
+    if model.exists():
+        info = describe(model, settings.models_dir)
+        status["model"] = {"path": str(info.path), "bytes": info.size, "sha256": info.sha256}
+    else:
+        status["model"] = {"path": str(model), "note": "not assembled yet; the first question assembles it"}
+    status["embedder"] = describe_folder(settings.embed_model or default_embedder_path())
+    status["llama_cpp_python"] = version("llama-cpp-python")
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+        return 0
+    print(f"data folder:  {status['data_dir']}")
+    print(f"index:        {status['chunks']} chunks from {status['documents']} documents")
+    for d in status["sources"]:
+        print(f"  {d['source']}  {d['chunks']:>4} chunks  {d['title']}")
+    m = status["model"]
+    print(f"answer model: {m['path']}" + (f"  {m['bytes'] / 1e6:.0f} MB  sha256 {m['sha256'][:16]}…" if "sha256" in m else f"  ({m['note']})"))
+    e = status["embedder"]
+    print(f"embedder:     {e['path']}  {e['bytes'] / 1e6:.0f} MB  ({e['model_type']})")
+    print(f"llama.cpp:    llama-cpp-python {status['llama_cpp_python']}")
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "status": cmd_status}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

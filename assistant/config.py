@@ -1,0 +1,126 @@
+"""One frozen Settings object, read once at the edge.
+
+Precedence, lowest first: defaults < ``config.toml`` in the data folder <
+``ASSISTANT_*`` environment variables < command-line flags. Nothing else in the
+project reads the environment or a settings file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from index.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "private-assistant"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = dataclasses.field(default_factory=_default_data_dir)
+    corpus: Path = PROJECT_ROOT / "corpus"  # what `ask` ingests when the index is empty
+    model: Path | None = None  # a GGUF file; None = the bundled default, assembled into data_dir/models
+    embed_model: Path | None = None  # a sentence-transformers folder; None = the bundled default
+    k: int = 5  # passages given to the model
+    chunk_size: int = 300  # characters
+    chunk_overlap: int = 60  # characters, whole sentences
+    dense_weight: float = 0.3
+    lexical_weight: float = 1.0
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0 = all cores
+    max_tokens: int = 512
+    temperature: float = 0.0
+    seed: int = 0
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "config.toml"
+
+    def check(self) -> "Settings":
+        problems = []
+        if self.k < 1:
+            problems.append("k must be at least 1")
+        if self.chunk_size < 50:
+            problems.append("chunk_size must be at least 50")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            problems.append("chunk_overlap must be between 0 and chunk_size")
+        if self.n_ctx < 512:
+            problems.append("n_ctx must be at least 512")
+        if not 0 <= self.temperature <= 2:
+            problems.append("temperature must be between 0 and 2")
+        if self.max_tokens < 16:
+            problems.append("max_tokens must be at least 16")
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+        return self
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    kind = typing.get_type_hints(Settings)[name]
+    optional = type(None) in typing.get_args(kind)
+    base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
+    if value is None or (optional and value == ""):
+        if optional:
+            return None
+        raise ConfigError(f"{origin}: {name} needs a value")
+    try:
+        if base is Path:
+            return Path(str(value)).expanduser()
+        if base is int and not isinstance(value, bool):
+            return int(value)
+        if base is float and not isinstance(value, bool):
+            return float(value)
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"{origin}: {name} must be a {base.__name__}, got {value!r}")
+
+
+def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Merge the four layers. ``flags`` holds only the options the user gave (None = not given)."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None and k in FIELDS}
+    env = os.environ if env is None else env
+    from_env = {k[len("ASSISTANT_"):].lower(): v for k, v in env.items() if k.startswith("ASSISTANT_")}
+    unknown = sorted(set(from_env) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown environment setting ASSISTANT_{unknown[0].upper()} (known: {', '.join(FIELDS)})")
+
+    values: dict[str, Any] = {}
+    data_dir = flags.get("data_dir") or from_env.get("data_dir")
+    data_dir = _coerce("data_dir", data_dir, "data_dir") if data_dir else _default_data_dir()
+    config_file = data_dir / "config.toml"
+    if config_file.is_file():
+        try:
+            from_file = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{config_file}: not valid TOML: {err}") from err
+        for key, value in from_file.items():
+            if key not in FIELDS or key == "data_dir":
+                raise ConfigError(f"{config_file}: unknown setting {key!r} (known: {', '.join(k for k in FIELDS if k != 'data_dir')})")
+            values[key] = _coerce(key, value, str(config_file))
+    for key, value in from_env.items():
+        values[key] = _coerce(key, value, f"ASSISTANT_{key.upper()}")
+    for key, value in flags.items():
+        values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+    values["data_dir"] = data_dir
+    return Settings(**values).check()

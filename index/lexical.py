@@ -1,0 +1,147 @@
+"""BM25 over jieba tokens, persisted as JSON beside the vectors.
+
+Dense vectors from an English embedder barely rank Chinese text, so this index
+carries most of the retrieval; it must tokenize the way the corpus is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+from index.errors import StoreError
+
+TOKENIZER_VERSION = "jieba-search-1"
+
+# Domain terms jieba splits apart ("大模型" -> "大" + "模型"); kept whole they
+# match far more precisely. General vocabulary of the field, not of one corpus.
+DOMAIN_TERMS = (
+    "大模型", "大语言模型", "语言模型", "开源", "闭源", "开源大模型", "闭源大模型",
+    "开源模型", "闭源模型", "匿名化", "数据匿名化", "锁定效应", "预训练", "微调",
+    "许可证", "可定制性", "可审计性", "可解释性", "透明度", "私有化部署", "本地部署",
+    "人工智能", "深度学习", "自然语言处理", "供应商", "商业模式", "访问控制", "安全审计",
+    "技术门槛", "切换成本", "模型参数", "训练数据", "算力", "多模态",
+)
+
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 或 等 也 都 就 被 把 对 而 有 为 其 之 这 那 这些 那些 这个 那个 一个 一种 "
+    "什么 哪些 哪个 哪几种 哪几 几种 为什么 为何 如何 怎么 怎样 多少 是否 吗 呢 吧 啊 请 请问 "
+    "通常 一般 主要 可以 可能 会 能 要 需要 哪 谁 中 上 下 里 "
+    "a an the of to in on for and or is are was were be by with as at from that this what which "
+    "why how who whom does do did can could would should it its their they them there".split()
+)
+
+_WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+_jieba = None
+
+
+def _tokenizer(cache_dir: Path | None):
+    """One jieba tokenizer per process, with its dictionary cache kept in our data folder.
+
+    By default jieba writes its cache to the system temp dir; a private tool keeps
+    everything under its own folder.
+    """
+    global _jieba
+    if _jieba is None:
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        tk = jieba.Tokenizer()
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tk.tmp_dir = str(cache_dir)
+        for term in DOMAIN_TERMS:
+            tk.add_word(term, freq=20000)
+        _jieba = tk
+    return _jieba
+
+
+def tokenize(text: str, cache_dir: Path | None = None) -> list[str]:
+    """Search-mode jieba tokens, lower-cased, without punctuation and stop words."""
+    tokens = _tokenizer(cache_dir).cut_for_search(text)
+    return [t for t in (t.strip().lower() for t in tokens) if t and _WORD.search(t) and t not in STOPWORDS]
+
+
+class LexicalIndex:
+    """An in-memory inverted index with Okapi BM25 scoring, saved atomically as JSON."""
+
+    def __init__(self, path: Path, *, k1: float = 1.2, b: float = 0.75, cache_dir: Path | None = None):
+        self.path = Path(path)
+        self.k1, self.b = k1, b
+        self.cache_dir = cache_dir
+        self.docs: dict[str, dict[str, int]] = {}  # chunk id -> term frequencies
+        self._postings: dict[str, dict[str, int]] = {}  # term -> chunk id -> frequency
+        self._lengths: dict[str, int] = {}
+        self._total_len = 0
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise StoreError(f"lexical index unreadable: {self.path}: {err}") from err
+        if data.get("tokenizer") != TOKENIZER_VERSION:
+            return  # stale format: start empty, the caller rebuilds from the vector store
+        for cid, tf in data["docs"].items():
+            self._insert(cid, tf)
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        payload = {"tokenizer": TOKENIZER_VERSION, "docs": self.docs}
+        tmp.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, self.path)  # readers never see a half-written index
+
+    def clear(self) -> None:
+        self.docs, self._postings, self._lengths, self._total_len = {}, {}, {}, 0
+
+    def ids(self) -> set[str]:
+        return set(self.docs)
+
+    def add(self, items: Iterable[tuple[str, str]]) -> None:
+        """Index (chunk id, text) pairs; an id already present is replaced."""
+        for cid, text in items:
+            self.remove([cid])
+            self._insert(cid, dict(Counter(tokenize(text, self.cache_dir))))
+
+    def _insert(self, cid: str, tf: dict[str, int]) -> None:
+        self.docs[cid] = tf
+        self._lengths[cid] = sum(tf.values())
+        self._total_len += self._lengths[cid]
+        for term, n in tf.items():
+            self._postings.setdefault(term, {})[cid] = n
+
+    def remove(self, ids: Iterable[str]) -> None:
+        for cid in ids:
+            tf = self.docs.pop(cid, None)
+            if tf is None:
+                continue
+            self._total_len -= self._lengths.pop(cid)
+            for term in tf:
+                posting = self._postings[term]
+                posting.pop(cid, None)
+                if not posting:
+                    del self._postings[term]
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The k best (chunk id, BM25 score) pairs; empty when no query term is indexed."""
+        n = len(self.docs)
+        if not n:
+            return []
+        avg_len = self._total_len / n
+        scores: Counter[str] = Counter()
+        for term in set(tokenize(query, self.cache_dir)):
+            posting = self._postings.get(term)
+            if not posting:
+                continue
+            idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
+            for cid, tf in posting.items():
+                norm = self.k1 * (1 - self.b + self.b * self._lengths[cid] / avg_len)
+                scores[cid] += idf * tf * (self.k1 + 1) / (tf + norm)
+        return scores.most_common(k)

@@ -1,0 +1,123 @@
+"""The index as one object: Chroma vectors plus the BM25 side, kept in step, searched together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from index.embed import Embedder
+from index.lexical import LexicalIndex
+from index.store import VectorStore
+from index.types import Chunk, Hit
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Weighted reciprocal-rank fusion: score = sum of weight / (rrf_k + rank).
+
+    Ranks, not raw scores, are fused because BM25 scores and cosine similarities
+    live on unrelated scales. The weights were chosen on the dev questions
+    (see README, "Retrieval"): lexical matching carries Chinese text.
+    """
+
+    dense: float = 0.3
+    lexical: float = 1.0
+    rrf_k: int = 10
+    pool: int = 40  # candidates taken from each side before fusing
+
+
+def indexed_text(chunk: Chunk) -> str:
+    """What is embedded and tokenized for a chunk: its title and heading path give it context."""
+    context = " / ".join(dict.fromkeys((chunk.title, *chunk.headings)))
+    return f"{context}\n{chunk.text}" if context else chunk.text
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    source: str
+    title: str
+    doc_hash: str
+    chunks: int
+    chars: int
+
+
+class Index:
+    """Open (or create) the index under ``root``; refuse one built by another embedder or chunker."""
+
+    def __init__(self, root: Path, embedder: Embedder, *, chunker: str):
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root = root
+        self.embedder = embedder
+        self.store = VectorStore(root / "chroma", {"embedder": embedder.id, "chunker": chunker})
+        self.lexical = LexicalIndex(root / "lexical.json", cache_dir=root / "cache")
+        self._repair_lexical()
+
+    def _repair_lexical(self) -> None:
+        """Chroma is written first, so after a crash the BM25 side may lag: rebuild it from Chroma."""
+        if self.lexical.ids() != self.store.ids():
+            self.lexical.clear()
+            self.lexical.add((c.id, indexed_text(c)) for c in self.store.chunks())
+            self.lexical.save()
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def documents(self) -> dict[str, DocInfo]:
+        docs: dict[str, DocInfo] = {}
+        for c in self.store.chunks():
+            d = docs.get(c.source)
+            docs[c.source] = DocInfo(
+                c.source, c.title, c.doc_hash, (d.chunks if d else 0) + 1, max(d.chars if d else 0, c.end)
+            )
+        return dict(sorted(docs.items()))
+
+    def chunks_of(self, source: str) -> list[Chunk]:
+        return sorted(self.store.chunks(where={"source": source}), key=lambda c: c.start)
+
+    def add(self, chunks: Sequence[Chunk], *, progress: bool = False) -> None:
+        if not chunks:
+            return
+        vectors = self.embedder.embed([indexed_text(c) for c in chunks], progress=progress)
+        self.store.upsert(chunks, vectors)
+        self.lexical.add((c.id, indexed_text(c)) for c in chunks)
+        self.lexical.save()
+
+    def remove(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        self.store.delete(ids)
+        self.lexical.remove(ids)
+        self.lexical.save()
+
+    def search(self, query: str, k: int, fusion: Fusion = Fusion(), *, expand: Callable[[str], str] | None = None) -> list[Hit]:
+        """The k best chunks for a query, fused from dense and lexical rankings.
+
+        ``expand`` may add words to the lexical query (e.g. a translation of an
+        English question into the corpus language); the dense side sees the question as asked.
+        """
+        if not self.store.count() or not query.strip():
+            return []
+        dense = self.store.query(self.embedder.embed([query])[0], fusion.pool) if fusion.dense else []
+        lexical_query = f"{query} {expand(query)}" if expand else query
+        lexical = self.lexical.search(lexical_query, fusion.pool) if fusion.lexical else []
+        scores: dict[str, float] = {}
+        for weight, ranking in ((fusion.dense, dense), (fusion.lexical, lexical)):
+            for rank, (cid, _) in enumerate(ranking, 1):
+                scores[cid] = scores.get(cid, 0.0) + weight / (fusion.rrf_k + rank)
+        best = sorted(scores, key=scores.__getitem__, reverse=True)[:k]
+        chunks = self.store.get(best)
+        dense_pos = {cid: (r, s) for r, (cid, s) in enumerate(dense, 1)}
+        lex_pos = {cid: (r, s) for r, (cid, s) in enumerate(lexical, 1)}
+        return [
+            Hit(
+                chunks[cid],
+                scores[cid],
+                dense_pos.get(cid, (None,))[0],
+                lex_pos.get(cid, (None,))[0],
+                {"dense_sim": dense_pos.get(cid, (0, 0.0))[1], "bm25": lex_pos.get(cid, (0, 0.0))[1]},
+            )
+            for cid in best
+            if cid in chunks
+        ]

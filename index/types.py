@@ -1,0 +1,34 @@
+"""Small immutable records passed between the index, ingest and the assistant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of one document's cleaned text.
+
+    ``start``/``end`` are character offsets into that cleaned text, so
+    ``cleaned[start:end] == text`` always holds.
+    """
+
+    id: str
+    source: str  # file name relative to the ingested folder, with "/" separators
+    title: str
+    headings: tuple[str, ...]  # heading path from the top of the document down to this chunk
+    text: str
+    start: int
+    end: int
+    doc_hash: str = ""  # sha256 of the raw file the chunk came from
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a search, with its fused score (higher is better)."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None  # 1-based rank in dense results, None if absent
+    lexical_rank: int | None = None  # 1-based rank in BM25 results, None if absent
+    extra: dict = field(default_factory=dict, compare=False)

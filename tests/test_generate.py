@@ -1,0 +1,102 @@
+import pytest
+
+from assistant.generate import GenStats, LlamaGenerator, _split_stop
+
+QUESTION = [
+    {"role": "system", "content": "你是一个简洁的助手，用中文回答。"},
+    {"role": "user", "content": "中国的首都是哪座城市？"},
+]
+
+
+# -- stop strings (pure logic) -------------------------------------------------------------
+
+
+def test_split_stop_holds_back_a_possible_stop_prefix():
+    assert _split_stop("答案是北京。\n\n", ["\n\n问题"]) == ("答案是北京。", "\n\n", False)
+    assert _split_stop("答案是北京。\n\n问题：", ["\n\n问题"]) == ("答案是北京。", "", True)
+    assert _split_stop("abc", []) == ("abc", "", False)
+
+
+# -- the real model ------------------------------------------------------------------------
+
+pytestmark_model = pytest.mark.model
+
+
+@pytest.mark.model
+def test_render_uses_the_gguf_chat_template(generator):
+    text = generator.render(QUESTION)
+    assert "<|im_start|>system\n你是一个简洁的助手" in text
+    assert "<|im_start|>user\n中国的首都是哪座城市？<|im_end|>" in text
+    assert text.endswith("<|im_start|>assistant\n")  # add_generation_prompt
+
+
+@pytest.mark.model
+def test_count_tokens_is_what_the_model_processes(generator):
+    n = generator.count_tokens(QUESTION)
+    assert 10 < n < 100
+    "".join(generator.stream(QUESTION, max_tokens=4))
+    assert generator.last_stats.prompt_tokens == n
+    # the context now holds exactly the counted prompt followed by the answer tokens
+    held = generator._llm._input_ids.tolist()
+    assert held[:n] == generator._tokens(QUESTION)
+    assert len(held) >= n
+
+
+@pytest.mark.model
+def test_greedy_is_deterministic_and_answers(generator):
+    first = "".join(generator.stream(QUESTION, max_tokens=24, temperature=0.0))
+    second = "".join(generator.stream(QUESTION, max_tokens=24, temperature=0.0))
+    assert first.strip()
+    assert first == second
+    assert "北京" in first
+    assert "<|im_end|>" not in first
+
+
+@pytest.mark.model
+def test_stats_are_filled_and_sane(generator):
+    pieces = list(generator.stream(QUESTION, max_tokens=16))
+    s = generator.last_stats
+    assert isinstance(s, GenStats)
+    assert s.prompt_tokens == generator.count_tokens(QUESTION)
+    assert 0 < s.completion_tokens <= 16
+    assert 0 < s.ttft_ms <= s.total_ms
+    assert s.tokens_per_s > 0 or s.completion_tokens == 1
+    assert pieces
+
+
+@pytest.mark.model
+def test_max_tokens_is_respected(generator):
+    long_task = [{"role": "user", "content": "请详细介绍中国的四大发明，每一项写三段。"}]
+    text = "".join(generator.stream(long_task, max_tokens=5))
+    assert generator.last_stats.completion_tokens == 5
+    assert text
+
+
+@pytest.mark.model
+def test_stop_string_ends_the_answer(generator):
+    counting = [{"role": "user", "content": "从1数到10，用逗号分隔，只输出数字。"}]
+    text = "".join(generator.stream(counting, max_tokens=40, stop=["5"]))
+    assert "5" not in text and "4" in text
+
+
+@pytest.mark.model
+def test_prompt_that_leaves_no_room_is_a_caller_bug(generator):
+    with pytest.raises(ValueError, match="n_ctx"):
+        generator.stream(QUESTION, max_tokens=generator.n_ctx)
+
+
+@pytest.mark.model
+def test_prefix_cache_is_reused_between_calls(generator):
+    "".join(generator.stream(QUESTION, max_tokens=2))
+    follow_up = QUESTION + [{"role": "assistant", "content": "北京。"}, {"role": "user", "content": "上海呢？"}]
+    "".join(generator.stream(follow_up, max_tokens=2))
+    assert generator.last_stats.cached_tokens >= generator.count_tokens(QUESTION) - 5
+
+
+@pytest.mark.model
+def test_quiet_load_prints_nothing(gguf_path, capfd):
+    g = LlamaGenerator(gguf_path, n_ctx=512, n_threads=1)
+    assert capfd.readouterr().err == ""
+    info = g.system_info()
+    assert info["n_threads"] == 1 and info["n_ctx"] == 512
+    assert info["model_path"] == str(gguf_path) and info["llama_cpp_version"]
