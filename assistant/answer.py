@@ -31,6 +31,8 @@ class Answer:
     model: dict
     search_query: str = ""
     notices: list[str] = field(default_factory=list)
+    passages: list[prompt.Passage] = field(default_factory=list)  # what [n] refers to
+    raw: str = ""  # the model's text before citation checking
 
     def to_json(self) -> dict:
         return {
@@ -123,21 +125,21 @@ class Assistant:
         expansion = self._complete(prompt.translate_messages(query), 96) if lang != "zh" else None
         return query, expansion
 
-    def fit(self, question: str, hits: list[Hit], lang: str, history: list[dict]) -> tuple[list[dict], list[Hit], list[str]]:
+    def fit(self, question: str, found: list[prompt.Passage], lang: str, history: list[dict]):
         """Messages that fit the context window with room for the answer; say what had to go."""
         budget = self.settings.n_ctx - self.settings.max_tokens
         notices: list[str] = []
-        history, hits = list(history), list(hits)
+        history, found = list(history), list(found)
         while True:
-            messages = prompt.build_messages(question, hits, lang, history)
+            messages = prompt.build_messages(question, found, lang, history)
             if self.generator.count_tokens(messages) <= budget:
-                return messages, hits, notices
+                return messages, found, notices
             if history:
                 history = history[2:]
                 notices.append("dropped the oldest turn of the conversation to fit the context window")
-            elif len(hits) > 1:
-                hits.pop()
-                notices.append(f"dropped passage {len(hits) + 1} to fit the context window")
+            elif len(found) > 1:
+                found.pop()
+                notices.append(f"dropped passage {len(found) + 1} to fit the context window")
             else:
                 raise ValueError("the question alone does not fit the context window; shorten it or raise n_ctx")
 
@@ -153,6 +155,7 @@ class Assistant:
         question = question.strip()
         lang = prompt.language(question)
         query, expansion = self.search_query(question, lang, history)
+        self.index.warm()  # model and dictionary loading is start-up, not retrieval time
         t0 = time.perf_counter()
         hits = self.index.search(query, k or self.settings.k, self.fusion, expand=(lambda _: expansion) if expansion else None)
         retrieve_ms = (time.perf_counter() - t0) * 1000
@@ -160,7 +163,8 @@ class Assistant:
         if not hits:
             return self._refusal(question, lang, hits, timings, started, query, ["no passage matched the question"])
 
-        messages, hits, notices = self.fit(question, hits, lang, history or [])
+        context = self.index.with_following(hits, self.settings.follow)
+        messages, found, notices = self.fit(question, prompt.passages(context), lang, history or [])
         pieces: list[str] = []
         for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature):
             pieces.append(piece)
@@ -175,32 +179,36 @@ class Assistant:
             tokens_per_s=round(stats.tokens_per_s, 2),
         )
 
-        checked = cite.check(raw, [h.chunk.text for h in hits], cross_lingual=lang != "zh")
+        checked = cite.check(raw, [p.text for p in found], cross_lingual=lang != "zh")
         if checked.dropped:
             notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")
         if not checked.citations:
             why = "the model said the documents do not answer" if cite.is_refusal(raw) else "no sentence of the answer is supported by a passage"
-            return self._refusal(question, lang, hits, timings, started, query, notices + [why])
-        citations = [
-            {
-                "n": c.n,
-                "source": hits[c.n - 1].chunk.source,
-                "chunk_id": hits[c.n - 1].chunk.id,
-                "start": hits[c.n - 1].chunk.start,
-                "end": hits[c.n - 1].chunk.end,
-                "snippet": hits[c.n - 1].chunk.text[:160],
-                "support": round(c.support, 3),
-                "status": c.status,
-            }
-            for c in _unique(checked.citations)
-        ]
+            return self._refusal(question, lang, hits, timings, started, query, notices + [why], raw)
+        citations = [_citation(c, found[c.n - 1]) for c in _unique(checked.citations)]
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices)
+        return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices, found, raw)
 
-    def _refusal(self, question, lang, hits, timings, started, query, notices) -> Answer:
+    def _refusal(self, question, lang, hits, timings, started, query, notices, raw="") -> Answer:
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         model = self.model_info() if self._generator else {}
-        return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices)
+        return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices, raw=raw)
+
+
+def _citation(c: cite.Citation, p: prompt.Passage) -> dict:
+    """A checked citation as the JSON output shows it: where in which document it points."""
+    return {
+        "n": c.n,
+        "source": p.chunk.source,
+        "title": p.chunk.title,
+        "chunk_id": p.chunk.id,
+        "chunk_ids": [h.chunk.id for h in p.hits],
+        "start": p.start,  # character offsets into the cleaned document
+        "end": p.end,
+        "snippet": p.text[:200],
+        "support": round(c.support, 3),
+        "status": c.status,
+    }
 
 
 def _unique(citations):

@@ -18,7 +18,7 @@ _CJK = "\u3400-\u9fff\uf900-\ufaff"
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 SUPPORTED = 0.5  # share of a sentence's units found in the passage
-MIN_UNITS = 4  # shorter sentences ("如下：") carry no claim to check
+SHORT = 4  # a sentence with fewer units ("成本高昂") is supported only when the passage has all of them
 
 REFUSAL_CUES = (
     "没有找到这个问题的答案", "资料中没有", "资料中未", "没有提及", "未提及", "没有提到", "未提到",
@@ -107,7 +107,8 @@ def check(answer: str, passages: list[str], *, cross_lingual: bool = False) -> C
         valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
         dropped += [n for n in cited if n not in valid]
         lead_in = body.endswith((":", "："))  # "主要有以下几点：" introduces claims, makes none
-        is_claim = len(units(body)) >= MIN_UNITS and not lead_in and not is_refusal(body)
+        is_claim = bool(units(body)) and not lead_in and not is_refusal(body)
+        needed = SUPPORTED if len(units(body)) >= SHORT else 1.0
         keep: list[Citation] = []
         if is_claim and cross_lingual:
             for n in valid:
@@ -118,13 +119,13 @@ def check(answer: str, passages: list[str], *, cross_lingual: bool = False) -> C
         elif is_claim:
             scores = [support(body, p) for p in passages]
             for n in valid:
-                if scores[n - 1] >= SUPPORTED:
+                if scores[n - 1] >= needed:
                     keep.append(Citation(n, body, scores[n - 1], "ok"))
                 else:
                     dropped.append(n)
             if not keep and scores:
                 best = max(range(len(scores)), key=scores.__getitem__)
-                if scores[best] >= SUPPORTED:
+                if scores[best] >= needed:
                     keep.append(Citation(best + 1, body, scores[best], "moved" if valid else "added"))
         claims += is_claim
         supported += bool(keep)

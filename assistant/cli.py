@@ -34,11 +34,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", type=Path, help="where the index, models and logs live (default ~/.local/share/private-assistant)")
     g.add_argument("--model", type=Path, help="a chat GGUF file (default: the bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M)")
     g.add_argument("--embed-model", type=Path, help="a sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2)")
-    g.add_argument("--k", type=int, help="passages given to the model (default 5)")
+    g.add_argument("--k", type=int, help="chunks retrieved per question (default 4)")
+    g.add_argument("--follow", type=int, help="chunks after each retrieved one also shown to the model (default 1)")
     g.add_argument("--n-ctx", type=int, help="context window in tokens (default 4096)")
     g.add_argument("--temperature", type=float, help="sampling temperature (default 0: deterministic)")
-    g.add_argument("--chunk-size", type=int, help="chunk size in characters (default 300); changing it needs --rebuild")
-    g.add_argument("--chunk-overlap", type=int, help="overlap in characters, whole sentences (default 60)")
+    g.add_argument("--chunk-size", type=int, help="chunk size in characters (default 200); changing it needs --rebuild")
+    g.add_argument("--chunk-overlap", type=int, help="overlap in characters, whole sentences (default 40)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -94,10 +95,14 @@ def _assistant(settings, *, progress=True):
 
 
 def cmd_ingest(args, settings) -> int:
+    paths = args.paths or [settings.corpus]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:  # nothing is touched when a named path is wrong
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 1
     if args.rebuild and settings.index_dir.exists():
         shutil.rmtree(settings.index_dir)
     a = _assistant(settings)
-    paths = args.paths or [settings.corpus]
     report = a.ingest(paths)
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -118,8 +123,8 @@ def _print_sources(answer, out) -> None:
         return
     print("\nSources:" if answer.lang != "zh" else "\n来源：", file=out)
     for c in answer.citations:
-        hit = answer.hits[c["n"] - 1]
-        print(f"  [{c['n']}] {hit.chunk.source} ({hit.chunk.title}) chars {c['start']}-{c['end']}: {c['snippet'][:60]}…", file=out)
+        snippet = c["snippet"][:60].replace("\n", " ")
+        print(f"  [{c['n']}] {c['source']} 《{c['title']}》 chars {c['start']}-{c['end']}: {snippet}…", file=out)
 
 
 def cmd_ask(args, settings) -> int:
@@ -127,6 +132,7 @@ def cmd_ask(args, settings) -> int:
         print("error: the question is empty", file=sys.stderr)
         return 2
     a = _assistant(settings)
+    a.model_path()  # a bad --model fails now, before any ingest work
     _print_report_if_any(a.ensure_ingested())
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
     answer = a.ask(args.question, on_token=stream)
@@ -139,15 +145,18 @@ def cmd_ask(args, settings) -> int:
 
 
 def _print_checked(answer) -> None:
-    """The streamed text is the model's; if checking changed it, show the checked version."""
+    """The streamed text is the model's; if checking changed it, show the checked version too."""
     for notice in answer.notices:
         print(f"note: {notice}", file=sys.stderr)
-    print(f"\n{answer.text}")
+    if answer.text != answer.raw:
+        label = "Checked answer:" if answer.lang != "zh" else "核对后的回答："
+        print(f"\n{label}\n{answer.text}")
     _print_sources(answer, sys.stdout)
 
 
 def cmd_chat(args, settings) -> int:
     a = _assistant(settings)
+    a.model_path()
     _print_report_if_any(a.ensure_ingested())
     history: list[dict] = []
     print("Ask about your documents. Empty line or Ctrl-D to quit.", file=sys.stderr)

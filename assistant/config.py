@@ -31,10 +31,11 @@ class Settings:
     corpus: Path = PROJECT_ROOT / "corpus"  # what `ask` ingests when the index is empty
     model: Path | None = None  # a GGUF file; None = the bundled default, assembled into data_dir/models
     embed_model: Path | None = None  # a sentence-transformers folder; None = the bundled default
-    k: int = 5  # passages given to the model
-    chunk_size: int = 300  # characters
-    chunk_overlap: int = 60  # characters, whole sentences
-    dense_weight: float = 0.3
+    k: int = 4  # chunks retrieved for a question
+    follow: int = 1  # chunks after each retrieved one also given to the model (lists run on)
+    chunk_size: int = 200  # characters; measured best of 150-500 on the dev set, and short prompts
+    chunk_overlap: int = 40  # characters, whole sentences
+    dense_weight: float = 0.2
     lexical_weight: float = 1.0
     n_ctx: int = 4096
     n_threads: int = 0  # 0 = all cores
@@ -58,6 +59,8 @@ class Settings:
         problems = []
         if self.k < 1:
             problems.append("k must be at least 1")
+        if self.follow < 0:
+            problems.append("follow must be 0 or more")
         if self.chunk_size < 50:
             problems.append("chunk_size must be at least 50")
         if not 0 <= self.chunk_overlap < self.chunk_size:

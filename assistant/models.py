@@ -144,12 +144,15 @@ def file_sha256(path: Path, cache_dir: Path | None) -> str:
         while block := src.read(_CHUNK):
             digest.update(block)
     if cache_dir is not None:
-        _remember(path, digest.hexdigest(), cache_dir)
+        with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
+            _remember(path, digest.hexdigest(), cache_dir)
     return digest.hexdigest()
 
 
 def describe(path: Path, cache_dir: Path | None) -> ModelInfo:
     path = Path(path).resolve()
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path} (pass --model PATH to a .gguf file)")
     return ModelInfo(path=path, size=path.stat().st_size, sha256=file_sha256(path, cache_dir))
 
 

@@ -12,6 +12,8 @@ from index.errors import ModelError
 class Embedder(Protocol):
     id: str  # identifies the model; the store refuses vectors from another one
 
+    def load(self) -> object: ...
+
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> list[list[float]]: ...
 
 
@@ -44,9 +46,12 @@ class SentenceTransformerEmbedder:
         self.id = embedder_id(path)  # cheap, so opening the index never waits for the model
         self._model = None
 
-    def _load(self):
+    def load(self):
         if self._model is None:
             from sentence_transformers import SentenceTransformer  # ~6 s import: only when vectors are needed
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a bar per model load is noise in a CLI
 
             try:
                 self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
@@ -57,10 +62,10 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        return int(self._load().get_sentence_embedding_dimension())
+        return int(self.load().get_sentence_embedding_dimension())
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> list[list[float]]:
-        vectors = self._load().encode(
+        vectors = self.load().encode(
             list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,  # cosine similarity == dot product, scores in [-1, 1]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from index.embed import Embedder
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, tokenize
 from index.store import VectorStore
 from index.types import Chunk, Hit
 
@@ -21,9 +21,9 @@ class Fusion:
     (see README, "Retrieval"): lexical matching carries Chinese text.
     """
 
-    dense: float = 0.3
+    dense: float = 0.2
     lexical: float = 1.0
-    rrf_k: int = 10
+    rrf_k: int = 5
     pool: int = 40  # candidates taken from each side before fusing
 
 
@@ -64,6 +64,11 @@ class Index:
     def count(self) -> int:
         return self.store.count()
 
+    def warm(self) -> None:
+        """Load the embedding model and jieba's dictionary (~1 s each) before the first search."""
+        self.embedder.load()
+        tokenize("", self.root / "cache")
+
     def documents(self) -> dict[str, DocInfo]:
         docs: dict[str, DocInfo] = {}
         for c in self.store.chunks():
@@ -75,6 +80,28 @@ class Index:
 
     def chunks_of(self, source: str) -> list[Chunk]:
         return sorted(self.store.chunks(where={"source": source}), key=lambda c: c.start)
+
+    def with_following(self, hits: Sequence[Hit], n: int) -> list[Hit]:
+        """Each hit followed by the next ``n`` chunks of its document ("small to big").
+
+        Small chunks rank precisely, but a list or an argument often runs on past
+        the chunk that matched; the model needs what follows to answer whole.
+        Added chunks carry score 0 and sit right after the hit they extend.
+        """
+        if n <= 0:
+            return list(hits)
+        by_source: dict[str, list[Chunk]] = {}
+        seen = {h.chunk.id for h in hits}
+        out: list[Hit] = []
+        for hit in hits:
+            out.append(hit)
+            doc = by_source.get(hit.chunk.source) or by_source.setdefault(hit.chunk.source, self.chunks_of(hit.chunk.source))
+            later = [c for c in doc if c.start > hit.chunk.start][:n]
+            for c in later:
+                if c.id not in seen:
+                    seen.add(c.id)
+                    out.append(Hit(c, 0.0, extra={"follows": hit.chunk.id}))
+        return out
 
     def add(self, chunks: Sequence[Chunk], *, progress: bool = False) -> None:
         if not chunks:

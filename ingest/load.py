@@ -6,6 +6,9 @@ and the final text and heading offsets are assembled once, at the end.
 
 The rules are general (web-page breadcrumbs, image placeholders, bare URLs,
 "related articles" tails, promo lines), not keyed to any particular file.
+
+Decoding lives in ingest.decode, HTML parsing in ingest.html_lines, and the shared
+line record and heading test in ingest.text; ``read_text`` is re-exported here.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 from index.errors import SkipFile
+from ingest.decode import read_text  # re-exported: callers import it from here
+from ingest.html_lines import _HTMLLines, _looks_like_html
+from ingest.text import _BULLET_RE, _URL_ONLY_RE, _ZERO_WIDTH_RE, _is_heading_text, _Line, _norm_line
 
 SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -35,119 +40,15 @@ class Document:
     doc_hash: str  # sha256 hex of the raw file bytes
 
 
-# --------------------------------------------------------------------------- decoding
+# --------------------------------------------------------------------------- cleaning rules
 
-_BOMS = (  # UTF-32 first: its LE BOM starts with the UTF-16 LE BOM
-    (b"\xff\xfe\x00\x00", "utf-32-le"),
-    (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xef\xbb\xbf", "utf-8"),
-    (b"\xff\xfe", "utf-16-le"),
-    (b"\xfe\xff", "utf-16-be"),
-)
-_BINARY = "not a text file (binary data)"
-
-
-def read_text(data: bytes) -> str:
-    """Decode file bytes to text with ``\\n`` line endings, or raise SkipFile.
-
-    Order: BOM, UTF-16 without BOM (NULs at alternating positions), strict UTF-8,
-    UTF-8 with a few bad bytes, GB18030 (a superset of GBK/GB2312).
-    """
-    if not data:
-        raise SkipFile("empty file")
-    text = None
-    for bom, enc in _BOMS:
-        if data.startswith(bom):
-            try:
-                text = data[len(bom):].decode(enc)
-            except UnicodeDecodeError:
-                raise SkipFile(f"not a text file (invalid {enc} after its byte-order mark)") from None
-            break
-    if text is None and b"\x00" in data:
-        # Text encodings other than UTF-16/32 never contain NUL bytes.
-        text = _utf16_without_bom(data)
-        if text is None:
-            raise SkipFile(_BINARY)
-    if text is None:
-        text = _decode_8bit(data)
-    if _looks_binary(text):
-        raise SkipFile(_BINARY)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _utf16_without_bom(data: bytes) -> str | None:
-    # ASCII characters (newlines, digits, Latin words) in UTF-16 put a NUL in every
-    # other byte: odd positions for little-endian, even positions for big-endian.
-    # Binary data has NULs at both.
-    if len(data) % 2:
-        return None
-    even = data[0::2].count(0)
-    odd = data[1::2].count(0)
-    if odd >= 2 and even <= odd // 10:
-        enc = "utf-16-le"
-    elif even >= 2 and odd <= even // 10:
-        enc = "utf-16-be"
-    else:
-        return None
-    try:
-        return data.decode(enc)
-    except UnicodeDecodeError:
-        return None
-
-
-def _decode_8bit(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    # A UTF-8 file with a stray bad byte (e.g. truncated mid-character) would decode
-    # "successfully" as GB18030 mojibake; GBK text read as UTF-8 fails almost everywhere.
-    loose = data.decode("utf-8", errors="replace")
-    bad = loose.count("\ufffd")
-    if bad <= max(1, len(loose) // 1000) and sum(ord(c) > 127 for c in loose) > 10 * bad:
-        return loose
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise SkipFile("not a text file (unknown encoding: neither UTF-8, UTF-16 nor GB18030)") from None
-
-
-def _looks_binary(text: str) -> bool:
-    sample = text[:20000]
-    if not sample:
-        return False
-    if "\x00" in sample:
-        return True
-    controls = sum(1 for c in sample if (ord(c) < 32 and c not in "\n\r\t\f\v") or 0x7F <= ord(c) <= 0x9F)
-    return controls > max(2, len(sample) // 50)
-
-
-# --------------------------------------------------------------------------- lines
-
-@dataclass
-class _Line:
-    text: str
-    level: int = 0  # 1..6 for a heading line
-    verbatim: bool = False  # code: exempt from boilerplate rules
-
-
-_CJK = (
-    "\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf"
-    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f"
-)
-_CJK_RE = re.compile(f"[{_CJK}]")
-_CJK_SPACE_RE = re.compile(f"(?<=[{_CJK}“”‘’…—]) +(?=[{_CJK}“”‘’…—])")
-_ZERO_WIDTH_RE = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
-_SPACES_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-
-_URL_ONLY_RE = re.compile(r"^[<(\[]?(?:https?://|ftp://|www\.)\S+?[>)\]]?$", re.I)
 _IMAGE_RE = re.compile(
     r"^[\[【(（]?\s*(?:图片|图像|插图|配图|image|img|photo|picture|在这里插入图片描述|这里插入图片描述|图片描述|点击查看大图)\s*[\]】)）]?$",
     re.I,
 )
 _MD_IMAGE_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MD_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
-_MARKER_ONLY_RE = re.compile(r"^[-*+•·●○■□▪◆◇>=_~—–|#]+$")
+_MARKER_ONLY_RE = re.compile(r"^[-*+•·●○■□▪◆◇>=_~—–|#.…]+$")  # also "…" list items, "|---|" rows
 _TRAILING_MARKER_RE = re.compile(r"(?<=[。！？!?.…”’）)])\s+[-*•·]$")
 _BREADCRUMB_RE = re.compile(r"^(?:当前位置|您的位置|你的位置|您现在的位置|你现在的位置|当前页面)\s*[:：]")
 _HOME_CRUMB_RE = re.compile(r"^(?:首页|主页|home)\s*[>»/›＞]", re.I)
@@ -159,17 +60,7 @@ _RELATED_RE = re.compile(
 _PROMO_RE = re.compile(r"二维码|免费领取|扫码|扫描.{0,12}(?:二维码|下方|上方)|关注公众号|关注.{0,6}公众号|点赞收藏|一键三连")
 _TOC_HEADER_RE = re.compile(r"^(?:目录|文章目录|内容目录|contents|table of contents)\s*[:：]?$", re.I)
 
-_END_PUNCT = "。，,、；;：:！!？?.…~～"  # a line ending in one of these is prose, not a heading
-_INNER_PUNCT_RE = re.compile(r"[。，,；;！!？?]")  # sentences inside a line: prose, not a heading
-_BULLET_RE = re.compile(r"^(?:[-*+•·●○■▪◆]\s|\d+[)）]\s)")
-
-HEADING_MAX = 30  # characters: longer lines are never plain-text headings
 TITLE_MAX = 80
-
-
-def _norm_line(line: str) -> str:
-    line = _ZERO_WIDTH_RE.sub("", line)
-    return _SPACES_RE.sub(" ", line).strip()
 
 
 # --------------------------------------------------------------------------- front matter
@@ -191,168 +82,11 @@ def _front_matter(raw: str) -> tuple[str, str]:
     return title, raw[end.end():]
 
 
-# --------------------------------------------------------------------------- HTML
-
-_DROP_TAGS = frozenset({
-    "script", "style", "svg", "head", "link", "meta", "noscript", "img", "iframe", "nav", "footer",
-    "form", "button", "aside", "template", "canvas", "select", "textarea", "object", "video", "audio",
-    "picture", "math",
-})
-_VOID_TAGS = frozenset({"img", "link", "meta", "br", "hr", "input", "source", "area", "base", "col", "embed", "wbr", "param", "track"})
-_BLOCK_TAGS = frozenset({
-    "p", "div", "li", "br", "tr", "article", "section", "ul", "ol", "pre", "blockquote", "table",
-    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dl", "dt", "dd", "header", "main", "figure",
-    "figcaption", "address", "details", "summary", "caption", "thead", "tbody", "body", "html",
-})
-_BOLD_TAGS = frozenset({"strong", "b"})
-_SOFT = "\ue000"  # whitespace that was only source indentation around a tag
-
-
-class _HTMLLines(HTMLParser):
-    """HTML -> lines. Block tags end lines, inline tags join the text around them."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.lines: list[_Line] = []
-        self.html_title = ""
-        self._buf: list[str] = []
-        self._bold_only = True  # every visible char of the current line is inside <strong>/<b>
-        self._skip: list[str] = []
-        self._level = 0
-        self._bold = 0
-        self._pre = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "title":  # usually inside <head>, which is otherwise dropped
-            self._in_title = True
-            return
-        if self._skip:
-            if tag in _DROP_TAGS and tag not in _VOID_TAGS:
-                self._skip.append(tag)
-            return
-        if tag in _DROP_TAGS:
-            if tag not in _VOID_TAGS:
-                self._skip.append(tag)
-            return
-        if tag in _BLOCK_TAGS:
-            self._flush()
-            if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
-                self._level = int(tag[1])
-            if tag == "pre":
-                self._pre += 1
-        elif tag in ("td", "th") and self._buf:
-            self._buf.append(" | ")
-        elif tag in _BOLD_TAGS:
-            self._bold += 1
-
-    def handle_startendtag(self, tag, attrs):
-        if not self._skip and tag in _BLOCK_TAGS:
-            self._flush()
-
-    def handle_endtag(self, tag):
-        if tag == "title":
-            self._in_title = False
-            return
-        if self._skip:
-            if tag in self._skip:
-                del self._skip[len(self._skip) - 1 - self._skip[::-1].index(tag):]
-            return
-        if tag in _BLOCK_TAGS:
-            self._flush()
-            if tag == "pre":
-                self._pre = max(0, self._pre - 1)
-            if tag[0] == "h" and tag[1:] in ("1", "2", "3", "4", "5", "6"):
-                self._level = 0
-        elif tag in _BOLD_TAGS:
-            self._bold = max(0, self._bold - 1)
-
-    def handle_data(self, data):
-        if self._in_title:
-            self.html_title += data
-            return
-        if self._skip:
-            return
-        if self._pre:
-            parts = data.split("\n")
-            for i, part in enumerate(parts):
-                if i:
-                    self._flush(verbatim=True)
-                self._add(part.rstrip())
-            return
-        if not data.strip():
-            if data:
-                self._buf.append(_SOFT if "\n" in data else " ")
-            return
-        lead = data[: len(data) - len(data.lstrip())]
-        trail = data[len(data.rstrip()):]
-        core = re.sub(r"\s+", " ", data.strip())
-        self._buf.append((_SOFT if "\n" in lead else " ") if lead else "")
-        self._add(core)
-        self._buf.append((_SOFT if "\n" in trail else " ") if trail else "")
-
-    def _add(self, s: str) -> None:
-        if s.strip() and not self._bold:
-            self._bold_only = False
-        self._buf.append(s)
-
-    def _flush(self, verbatim: bool = False) -> None:
-        raw = "".join(self._buf)
-        self._buf = []
-        bold_only, self._bold_only = self._bold_only, True
-        if verbatim or self._pre:
-            self.lines.append(_Line(raw, 0, True))
-            return
-        text = _resolve_spaces(raw)
-        if not text:
-            return
-        level = self._level
-        # CSDN/WeChat pages mark section titles as a paragraph that is all bold.
-        # Record it as the deepest level so any real <hN> closes it.
-        if not level and bold_only and _is_heading_text(text):
-            level = 6
-        self.lines.append(_Line(text, level))
-
-    def close(self):
-        super().close()
-        self._flush()
-
-
-def _resolve_spaces(s: str) -> str:
-    """Soft spaces vanish next to CJK text or punctuation; spaces between CJK go too."""
-    def soft(m: re.Match) -> str:
-        run = m.group(0)
-        if " " in run:
-            return " "
-        left = s[m.start() - 1] if m.start() else ""
-        right = s[m.end()] if m.end() < len(s) else ""
-        if not left or not right:
-            return ""
-        if _CJK_RE.match(left) or _CJK_RE.match(right):
-            return ""
-        if right in ".,;:!?)]}%'\"" or left in "([{'\"":
-            return ""
-        return " "
-
-    s = re.sub(f"[ {_SOFT}]+", soft, s)
-    s = _norm_line(s)
-    return _CJK_SPACE_RE.sub("", s)
-
-
-def _looks_like_html(raw: str) -> bool:
-    head = raw.lstrip()[:2000].lower()
-    if head.startswith(("<!doctype html", "<html")):
-        return True
-    if not head.startswith("<"):
-        return False
-    tags = re.findall(r"<[a-zA-Z/!][^<>]*>", raw)
-    return len(tags) >= 3 and sum(map(len, tags)) >= 0.2 * len(raw.strip())
-
-
 # --------------------------------------------------------------------------- text and markdown
 
 _ATX_RE = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE_RE = re.compile(r"^ {0,3}(```|~~~)")
+_MD_LINK_DEF_RE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S+")  # "[1]: https://..." reference definitions
 
 
 def _text_lines(raw: str, markdown: bool) -> list[_Line]:
@@ -375,7 +109,9 @@ def _text_lines(raw: str, markdown: bool) -> list[_Line]:
                     and not lines[-1].level and not lines[-1].verbatim and not _BULLET_RE.match(lines[-1].text):
                 lines[-1].level = 1 if "=" in line else 2  # setext heading underline
                 continue
-            line = _markdown_inline(line)
+            if _MD_LINK_DEF_RE.match(line):
+                continue
+            line = _markdown_inline(re.sub(r"^(?: {0,3}>[ \t]?)+", "", line))  # blockquote markers
         lines.append(_Line(_norm_line(line)))
     return lines
 
@@ -433,16 +169,6 @@ def _cut_tail(lines: list[_Line]) -> list[_Line]:
 
 # --------------------------------------------------------------------------- plain-text structure
 
-def _is_heading_text(text: str) -> bool:
-    """Short, no sentence punctuation inside or at the end, not a list item or URL."""
-    return (
-        0 < len(text) <= HEADING_MAX
-        and text[-1] not in _END_PUNCT
-        and not _INNER_PUNCT_RE.search(text)
-        and not _BULLET_RE.match(text)
-        and not _URL_ONLY_RE.match(text)
-        and any(c.isalpha() for c in text)
-    )
 
 
 def _drop_toc(lines: list[_Line]) -> list[_Line]:
@@ -454,13 +180,14 @@ def _drop_toc(lines: list[_Line]) -> list[_Line]:
     """
     content = [i for i, line in enumerate(lines) if line.text and not line.verbatim]
     texts = [lines[i].text for i in content]
+    last = {t: j for j, t in enumerate(texts)}  # index of each text's last occurrence
     k = 0
     while k < len(content):
         m = k
         while m < len(content) and _is_heading_text(texts[m]):
             m += 1
         if m - k >= 4:
-            recurring = [j for j in range(k, m) if texts[j] in texts[j + 1:]]
+            recurring = [j for j in range(k, m) if last[texts[j]] > j]
             if len(recurring) >= 2:
                 first, end = recurring[0], m
                 seen: set[str] = set()
@@ -590,7 +317,7 @@ def load_document(path: Path, source: str, *, data: bytes | None = None) -> Docu
     text = read_text(data)
     title, text, headings = clean(
         text,
-        html=True if suffix in HTML_SUFFIXES else None,
+        html=True if suffix in HTML_SUFFIXES and "<" in text else None,  # a tag-less .html is plain text
         markdown=True if suffix in MARKDOWN_SUFFIXES else None,
     )
     if not text.strip():

