@@ -195,6 +195,9 @@ def cmd_status(args, settings) -> int:
         status["model"] = {"path": str(model), "note": "not assembled yet; the first question assembles it"}
     status["embedder"] = describe_folder(settings.embed_model or default_embedder_path())
     status["llama_cpp_python"] = version("llama-cpp-python")
+    import llama_cpp  # the C library's build: which CPU features it was compiled for
+
+    status["llama_cpp_system_info"] = llama_cpp.llama_print_system_info().decode().strip()
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
         return 0
@@ -206,7 +209,7 @@ def cmd_status(args, settings) -> int:
     print(f"answer model: {m['path']}" + (f"  {m['bytes'] / 1e6:.0f} MB  sha256 {m['sha256'][:16]}…" if "sha256" in m else f"  ({m['note']})"))
     e = status["embedder"]
     print(f"embedder:     {e['path']}  {e['bytes'] / 1e6:.0f} MB  ({e['model_type']})")
-    print(f"llama.cpp:    llama-cpp-python {status['llama_cpp_python']}")
+    print(f"llama.cpp:    llama-cpp-python {status['llama_cpp_python']}; {status['llama_cpp_system_info']}")
     return 0
 
 

@@ -123,3 +123,15 @@ def test_help_teaches(capsys):
     out = capsys.readouterr().out
     for word in ("ingest", "ask", "chat", "status", "examples:", "ASSISTANT_"):
         assert word in out
+
+
+@pytest.mark.model
+def test_chat_rewrites_a_follow_up_before_retrieval(capsys, monkeypatch, data_dir, gguf_path):
+    turns = iter(["开源模型的盈利通常建立在什么基础上？", "那闭源模型呢？", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(turns))
+    code, out, err = run(capsys, "chat", "--data-dir", str(data_dir), "--model", str(gguf_path))
+    assert code == 0, err
+    searched = [line for line in err.splitlines() if line.startswith("(searched for:")]
+    assert len(searched) == 1 and "闭源" in searched[0]  # the follow-up became a standalone question
+    assert out.count("来源：") == 2
+    assert "002_f02664d2df2309cc.txt" in out.split("来源：")[2]
