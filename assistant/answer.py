@@ -14,6 +14,7 @@ from typing import Callable
 from assistant import cite, prompt
 from assistant.config import Settings
 from index.embed import SentenceTransformerEmbedder
+from index.errors import ConfigError
 from index.search import Fusion, Index
 from index.types import Hit
 from ingest.chunk import CHUNKER_VERSION
@@ -33,6 +34,7 @@ class Answer:
     notices: list[str] = field(default_factory=list)
     passages: list[prompt.Passage] = field(default_factory=list)  # what [n] refers to
     raw: str = ""  # the model's text before citation checking
+    check: dict = field(default_factory=dict)  # how the model's own citations fared
 
     def to_json(self) -> dict:
         return {
@@ -48,6 +50,15 @@ class Answer:
             "model": self.model,
             "notices": self.notices,
         }
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    query: str  # what was searched: the question, or a follow-up rewritten to stand alone
+    expansion: str | None  # words added to the lexical side (a translation of an English question)
+    hits: list[Hit]
+    rewrite_ms: float  # time the model spent rewriting or translating the question
+    retrieve_ms: float
 
 
 def chunker_id(settings: Settings) -> str:
@@ -105,6 +116,11 @@ class Assistant:
     def ensure_ingested(self):
         """An empty index is filled from the bundled corpus, so the first question just works."""
         if self.index.count() == 0:
+            if not self.settings.corpus.is_dir():
+                raise ConfigError(
+                    f"the index is empty and the corpus folder {self.settings.corpus} does not exist: "
+                    "run `assistant ingest PATH` first, or set corpus in config.toml"
+                )
             return self.ingest([self.settings.corpus])
         return None
 
@@ -143,6 +159,16 @@ class Assistant:
             else:
                 raise ValueError("the question alone does not fit the context window; shorten it or raise n_ctx")
 
+    def retrieve(self, question: str, *, history: list[dict] | None = None, k: int | None = None) -> Retrieval:
+        lang = prompt.language(question)
+        t0 = time.perf_counter()
+        query, expansion = self.search_query(question, lang, history)
+        self.index.warm()  # model and dictionary loading is start-up, not retrieval time
+        t1 = time.perf_counter()
+        hits = self.index.search(query, k or self.settings.k, self.fusion, expand=(lambda _: expansion) if expansion else None)
+        t2 = time.perf_counter()
+        return Retrieval(query, expansion, hits, round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1))
+
     def ask(
         self,
         question: str,
@@ -150,16 +176,15 @@ class Assistant:
         history: list[dict] | None = None,
         on_token: Callable[[str], None] | None = None,
         k: int | None = None,
+        retrieval: Retrieval | None = None,
     ) -> Answer:
+        """Answer from the top k chunks (of ``retrieval`` when given, e.g. by an evaluation that ranked more)."""
         started = time.perf_counter()
         question = question.strip()
         lang = prompt.language(question)
-        query, expansion = self.search_query(question, lang, history)
-        self.index.warm()  # model and dictionary loading is start-up, not retrieval time
-        t0 = time.perf_counter()
-        hits = self.index.search(query, k or self.settings.k, self.fusion, expand=(lambda _: expansion) if expansion else None)
-        retrieve_ms = (time.perf_counter() - t0) * 1000
-        timings = {"retrieve_ms": round(retrieve_ms, 1)}
+        r = retrieval or self.retrieve(question, history=history, k=k)
+        hits, query = r.hits[: k or self.settings.k], r.query
+        timings = {"rewrite_ms": r.rewrite_ms, "retrieve_ms": r.retrieve_ms}
         if not hits:
             return self._refusal(question, lang, hits, timings, started, query, ["no passage matched the question"])
 
@@ -180,19 +205,26 @@ class Assistant:
         )
 
         checked = cite.check(raw, [p.text for p in found], cross_lingual=lang != "zh")
+        check = {
+            "model_markers": len(cite.markers(raw)),
+            "ok": sum(c.status == "ok" for c in checked.citations),
+            "moved": sum(c.status == "moved" for c in checked.citations),
+            "added": sum(c.status == "added" for c in checked.citations),
+            "dropped": len(checked.dropped),
+        }
         if checked.dropped:
             notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")
         if not checked.citations:
             why = "the model said the documents do not answer" if cite.is_refusal(raw) else "no sentence of the answer is supported by a passage"
-            return self._refusal(question, lang, hits, timings, started, query, notices + [why], raw)
+            return self._refusal(question, lang, hits, timings, started, query, notices + [why], raw, check)
         citations = [_citation(c, found[c.n - 1]) for c in _unique(checked.citations)]
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices, found, raw)
+        return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices, found, raw, check)
 
-    def _refusal(self, question, lang, hits, timings, started, query, notices, raw="") -> Answer:
+    def _refusal(self, question, lang, hits, timings, started, query, notices, raw="", check=None) -> Answer:
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         model = self.model_info() if self._generator else {}
-        return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices, raw=raw)
+        return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices, raw=raw, check=check or {})
 
 
 def _citation(c: cite.Citation, p: prompt.Passage) -> dict:

@@ -22,6 +22,7 @@ examples:
   assistant ingest ~/notes                       add a folder (txt, md, html); re-runs are incremental
   assistant chat                                 a conversation; follow-up questions work
   assistant status                               what is indexed, which models, where data lives
+  assistant eval                                 quality on the gold questions: table + report
 
 settings: defaults < DATA_DIR/config.toml < ASSISTANT_* environment variables < flags
 (e.g. ASSISTANT_K=8, ASSISTANT_MODEL=/path/to/model.gguf, ASSISTANT_DATA_DIR=/path).
@@ -62,6 +63,13 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("chat", help="interactive conversation", description="Ask questions one after another; follow-ups are rewritten into standalone questions before retrieval. Empty line or Ctrl-D quits.")
+    _common(p)
+
+    p = sub.add_parser("eval", help="measure retrieval and answer quality on gold questions", description="Run gold questions (JSON lines: id, lang, kind, question, sources, evidence, must_mention) through the real pipeline; print a table and write report.json, report.md and by_kind.png per question file.")
+    p.add_argument("--questions", type=Path, action="append", help="a gold file; repeat for several (default: eval/dev.jsonl and eval/questions.jsonl)")
+    p.add_argument("--out", type=Path, default=Path("eval-report"), help="folder for the reports (default ./eval-report)")
+    p.add_argument("--limit", type=int, help="only the first N questions of each file (a quick check)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     _common(p)
 
     p = sub.add_parser("status", help="data folder, documents, models")
@@ -175,6 +183,31 @@ def cmd_chat(args, settings) -> int:
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
 
 
+def cmd_eval(args, settings) -> int:
+    from assistant import eval_run
+    from assistant.config import PROJECT_ROOT
+    from assistant.evaluate import load_gold
+
+    files = args.questions or [PROJECT_ROOT / "eval" / "dev.jsonl", PROJECT_ROOT / "eval" / "questions.jsonl"]
+    gold = {f: load_gold(f)[: args.limit] for f in files}  # a bad file fails before any model loads
+    a = _assistant(settings)
+    a.model_path()
+    _print_report_if_any(a.ensure_ingested())
+    everything = {}
+    for path, questions in gold.items():
+        rows = eval_run.run(a, questions, k=settings.k)
+        out = args.out / path.stem
+        meta = {"questions_file": str(path), "model": a.model_info()["path"], "embedder": a.embedder.id, "k": settings.k}
+        results = eval_run.write_reports(rows, out, meta)
+        everything[str(path)] = results
+        if not args.json:
+            print(f"\n{path} ({len(rows)} questions) -> {out}/report.md")
+            print(eval_run.table(results))
+    if args.json:
+        print(json.dumps(everything, ensure_ascii=False, indent=2))
+    return 0
+
+
 def cmd_status(args, settings) -> int:
     from importlib.metadata import version
 
@@ -213,7 +246,7 @@ def cmd_status(args, settings) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "status": cmd_status}
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "status": cmd_status}
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,3 +72,56 @@ def coverage(answer: str, must_mention: tuple[tuple[str, ...], ...]) -> float:
         return 1.0
     low = answer.lower()
     return sum(any(alt.lower() in low for alt in group) for group in must_mention) / len(must_mention)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in [0, 100]); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """Metrics over per-question rows (see eval_run.score_row); None where no question applies.
+
+    Retrieval counts questions with evidence; answer metrics count answerable
+    questions (a refused answer covers no key point and cites nothing);
+    refusal counts unanswerable ones.
+    """
+    with_evidence = [r for r in rows if r["evidence"]]
+    answerable = [r for r in rows if r["kind"] != "unanswerable"]
+    unanswerable = [r for r in rows if r["kind"] == "unanswerable"]
+    answered = [r for r in answerable if not r["refused"]]
+    markers = sum(r["check"].get("model_markers", 0) for r in answered)
+    citations = sum(len(r["cited_sources"]) for r in answered)
+    out: dict = {"questions": len(rows)}
+    for k in (1, 3, 5, 10):
+        out[f"hit@{k}"] = _mean([hit_at(r["rank"], k) for r in with_evidence])
+    out["mrr@10"] = _mean([reciprocal_rank(r["rank"]) for r in with_evidence])
+    out["coverage"] = _mean([r["coverage"] for r in answerable if r["must_mention"]])
+    out["refusal"] = _mean([float(r["refused"]) for r in unanswerable])
+    out["false_refusal"] = _mean([float(r["refused"]) for r in answerable])
+    # The model's own [n] markers that the checker found supported by passage n.
+    out["citation_precision"] = sum(r["check"].get("ok", 0) for r in answered) / markers if markers else None
+    # After checking: cited passages that come from a gold source, and answers citing one.
+    out["gold_source_precision"] = sum(sum(s in r["sources"] for s in r["cited_sources"]) for r in answered) / citations if citations else None
+    out["gold_source_recall"] = _mean([float(bool(set(r["cited_sources"]) & set(r["sources"]))) for r in answerable])
+    for key in ("retrieve_ms", "ttft_ms", "total_ms", "tokens_per_s"):
+        values = [r["timings"][key] for r in rows if r["timings"].get(key)]
+        out[f"{key}_median"] = percentile(values, 50) if values else None
+        out[f"{key}_p90"] = percentile(values, 90) if values else None
+    return out
+
+
+def breakdown(rows: list[dict]) -> dict:
+    """Overall, per kind and per language."""
+    groups = {"overall": rows}
+    for field in ("kind", "lang"):
+        for value in sorted({r[field] for r in rows}):
+            groups[f"{field}={value}"] = [r for r in rows if r[field] == value]
+    return {name: aggregate(group) for name, group in groups.items()}

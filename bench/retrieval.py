@@ -1,6 +1,6 @@
 """Retrieval quality on a gold file across chunking and fusion settings.
 
-    .venv/bin/python bench/retrieval.py [--questions tests/data/dev.jsonl] [--sizes 200,300,400] [--json out.json]
+    .venv/bin/python bench/retrieval.py [--questions eval/dev.jsonl] [--sizes 200,300,400] [--json out.json]
 
 Builds a throw-away index per chunk setting in a temp folder (real Chroma, real
 embedder), then scores dense-only, lexical-only and fused rankings: hit@1/3/5/10
@@ -59,7 +59,7 @@ def score(index: Index, gold, fusion: Fusion) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--questions", type=Path, default=ROOT / "tests/data/dev.jsonl")
+    ap.add_argument("--questions", type=Path, default=ROOT / "eval/dev.jsonl")
     ap.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     ap.add_argument("--sizes", default="200:40,300:60,400:80,500:100")
     ap.add_argument("--json", type=Path)

@@ -135,3 +135,32 @@ def test_chat_rewrites_a_follow_up_before_retrieval(capsys, monkeypatch, data_di
     assert len(searched) == 1 and "闭源" in searched[0]  # the follow-up became a standalone question
     assert out.count("来源：") == 2
     assert "002_f02664d2df2309cc.txt" in out.split("来源：")[2]
+
+
+@pytest.mark.model
+def test_eval_writes_reports_with_scores_in_range(capsys, data_dir, gguf_path, project_root, tmp_path):
+    lines = (project_root / "eval" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    picked = [json.loads(l) for l in lines if json.loads(l)["id"] in ("dev06", "dev17", "dev20")]
+    questions = tmp_path / "three.jsonl"
+    questions.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in picked) + "\n", encoding="utf-8")
+    out = tmp_path / "report"
+    code, stdout, err = run(capsys, "eval", "--data-dir", str(data_dir), "--model", str(gguf_path), "--questions", str(questions), "--out", str(out))
+    assert code == 0, err
+    assert "hit@5" in stdout and "kind=unanswerable" in stdout
+    report = json.loads((out / "three" / "report.json").read_text(encoding="utf-8"))
+    assert [q["id"] for q in report["questions"]] == ["dev06", "dev17", "dev20"]
+    assert set(report["results"]) == {"overall", "kind=fact", "kind=unanswerable", "lang=en", "lang=zh"}
+    for group in report["results"].values():
+        for key, value in group.items():
+            if value is not None and not key.endswith(("_ms_median", "_ms_p90", "_s_median", "_s_p90")) and key != "questions":
+                assert 0.0 <= value <= 1.0, (key, value)
+    assert report["results"]["kind=unanswerable"]["refusal"] == 1.0
+    assert (out / "three" / "by_kind.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![scores by kind](by_kind.png)" in (out / "three" / "report.md").read_text(encoding="utf-8")
+
+
+def test_eval_rejects_a_bad_question_file(capsys, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    code, out, err = run(capsys, "eval", "--data-dir", str(tmp_path), "--questions", str(bad))
+    assert code == 2 and "bad.jsonl:1: not a gold question" in err

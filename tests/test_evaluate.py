@@ -1,0 +1,72 @@
+import pytest
+
+from assistant import evaluate
+from index.errors import ConfigError
+
+
+def test_first_hit_rank_ignores_whitespace():
+    ranked = ["无关", "开源 模型的盈利\n通常建立在服务上", "开源模型的盈利通常建立在服务上"]
+    assert evaluate.first_hit_rank(ranked, ("开源模型的盈利通常建立在服务上",)) == 2
+    assert evaluate.first_hit_rank(ranked, ("不存在",)) is None
+
+
+@pytest.mark.parametrize("rank, k, hit, rr", [(1, 1, 1.0, 1.0), (3, 1, 0.0, 1 / 3), (3, 5, 1.0, 1 / 3), (None, 10, 0.0, 0.0), (11, 10, 0.0, 0.0)])
+def test_hit_and_reciprocal_rank(rank, k, hit, rr):
+    assert evaluate.hit_at(rank, k) == hit
+    assert evaluate.reciprocal_rank(rank, 10) == pytest.approx(rr)
+
+
+def test_coverage_counts_groups_with_any_alternative():
+    groups = (("匿名化",), ("加密",), ("审计", "安全审计"), ("cost", "费用"))
+    assert evaluate.coverage("采用匿名化和安全审计，COST 很低", groups) == 0.75
+    assert evaluate.coverage("anything", ()) == 1.0
+
+
+def test_percentile_nearest_rank():
+    assert evaluate.percentile([5, 1, 3, 2, 4], 50) == 3
+    assert evaluate.percentile(list(range(1, 11)), 90) == 9
+    assert evaluate.percentile([], 90) == 0.0
+
+
+def _row(kind="fact", rank=1, refused=False, cov=1.0, cited=("a.txt",), sources=("a.txt",), check=None, ttft=100.0):
+    return {
+        "kind": kind, "lang": "zh", "evidence": ["x"] if kind != "unanswerable" else [],
+        "must_mention": [["x"]] if kind != "unanswerable" else [], "sources": list(sources),
+        "rank": rank, "refused": refused, "coverage": cov, "cited_sources": list(cited),
+        "check": check or {"model_markers": 2, "ok": 1}, "timings": {"ttft_ms": ttft, "total_ms": ttft * 2},
+    }
+
+
+def test_aggregate_on_a_known_set():
+    rows = [
+        _row(rank=1),
+        _row(rank=4, cov=0.5, cited=("b.txt", "a.txt")),
+        _row(rank=None, refused=True, cov=0.0, cited=()),
+        _row(kind="unanswerable", rank=None, refused=True, cited=(), sources=()),
+        _row(kind="unanswerable", rank=None, refused=False, cited=("a.txt",), sources=()),
+    ]
+    m = evaluate.aggregate(rows)
+    assert m["hit@1"] == pytest.approx(1 / 3) and m["hit@5"] == pytest.approx(2 / 3)
+    assert m["mrr@10"] == pytest.approx((1 + 0.25 + 0) / 3)
+    assert m["coverage"] == pytest.approx(0.5)
+    assert m["refusal"] == 0.5 and m["false_refusal"] == pytest.approx(1 / 3)
+    assert m["citation_precision"] == pytest.approx(2 / 4)  # ok / markers over the two answered
+    assert m["gold_source_precision"] == pytest.approx(2 / 3)
+    assert m["gold_source_recall"] == pytest.approx(2 / 3)
+    assert m["ttft_ms_median"] == 100.0
+
+
+def test_breakdown_has_overall_kind_and_lang():
+    groups = evaluate.breakdown([_row(), _row(kind="list")])
+    assert set(groups) == {"overall", "kind=fact", "kind=list", "lang=zh"}
+    assert groups["kind=list"]["questions"] == 1
+
+
+def test_bad_gold_file_names_the_line(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"id": "a", "lang": "zh", "kind": "fact", "question": "q", "sources": [], "evidence": [], "must_mention": []}\n{"id": "b"}\n')
+    with pytest.raises(ConfigError, match=r"q.jsonl:2: not a gold question"):
+        evaluate.load_gold(f)
+    f.write_text('{"id": "a", "lang": "zh", "kind": "opinion", "question": "q", "sources": [], "evidence": [], "must_mention": []}\n')
+    with pytest.raises(ConfigError, match=r"q.jsonl:1: unknown kind 'opinion'"):
+        evaluate.load_gold(f)
