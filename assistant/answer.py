@@ -14,7 +14,7 @@ from typing import Callable
 from assistant import cite, prompt
 from assistant.config import Settings
 from index.embed import SentenceTransformerEmbedder
-from index.errors import ConfigError
+from index.errors import ConfigError, Error
 from index.search import Fusion, Index
 from index.types import Hit
 from ingest.chunk import CHUNKER_VERSION
@@ -157,7 +157,7 @@ class Assistant:
                 found.pop()
                 notices.append(f"dropped passage {len(found) + 1} to fit the context window")
             else:
-                raise ValueError("the question alone does not fit the context window; shorten it or raise n_ctx")
+                raise Error("the question alone does not fit the context window: shorten it or raise --n-ctx")
 
     def retrieve(self, question: str, *, history: list[dict] | None = None, k: int | None = None) -> Retrieval:
         lang = prompt.language(question)

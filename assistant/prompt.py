@@ -59,8 +59,13 @@ REWRITE = {
     ),
 }
 
+# For BM25, which matches words: the translation should use the words Chinese
+# writing on the subject uses, plus synonyms the documents might use instead.
 TRANSLATE = (
-    "把下面的英文问题翻译成中文，只输出中文译文，不要回答问题。"
+    "把下面的英文问题翻译成中文，使用中文文章中的常用术语"
+    "（例如 open-source → 开源，closed-source → 闭源，large model → 大模型）。"
+    "然后另起一行，列出3到6个中文检索关键词，包括同义词，用空格分隔。"
+    "只输出译文和关键词，不要回答问题。"
 )
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

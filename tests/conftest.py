@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.privacy import go_offline
+
+go_offline()  # as the CLI does first thing: tests run the product as users get it
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "model: needs the real default models")
