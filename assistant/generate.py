@@ -269,17 +269,6 @@ class LlamaGenerator:
                     stats.tokens_per_s = (stats.completion_tokens - 1) / (end - first_at)
             self.last_stats = stats
 
-    def system_info(self) -> dict:
-        import llama_cpp
-
-        return {
-            "llama_cpp_version": llama_cpp.__version__,
-            "system_info": llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").strip(),
-            "n_threads": self.n_threads,
-            "n_ctx": self.n_ctx,
-            "model_path": str(self.model_path),
-        }
-
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
