@@ -204,7 +204,7 @@ class Assistant:
             tokens_per_s=round(stats.tokens_per_s, 2),
         )
 
-        checked = cite.check(raw, [p.text for p in found], cross_lingual=lang != "zh")
+        checked = cite.check(prompt.strip_echo(raw, found), [p.text for p in found], cross_lingual=lang != "zh")
         check = {
             "model_markers": len(cite.markers(raw)),
             "ok": sum(c.status == "ok" for c in checked.citations),

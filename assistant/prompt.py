@@ -131,11 +131,33 @@ def passages(hits: list[Hit]) -> list[Passage]:
     return out
 
 
-def format_passage(n: int, passage: Passage) -> str:
+def header(passage: Passage) -> str:
     c = passage.chunk
-    where = " / ".join(dict.fromkeys(h for h in (c.title, *c.headings) if h))
+    return " / ".join(dict.fromkeys(h for h in (c.title, *c.headings) if h))
+
+
+def format_passage(n: int, passage: Passage) -> str:
     # The fence keeps a passage's own text from passing for the prompt's structure.
-    return f"[{n}] {where}\n<<<\n{passage.text}\n>>>"
+    return f"[{n}] {header(passage)}\n<<<\n{passage.text}\n>>>"
+
+
+_FENCE_OR_MARKERS = re.compile(r"^(?:<<<|>>>|\s|\[\d{1,2}\])*$")
+
+
+def strip_echo(answer: str, found: list[Passage]) -> str:
+    """Drop lines that only repeat the prompt's scaffolding: fences and passage headers.
+
+    A small model sometimes starts by copying "标题 / 小节 [1]"; that is no claim,
+    and its words are of course "found" in the passage, so it must not count as support.
+    """
+    headers = {re.sub(r"\s+", "", header(p)) for p in found}
+    kept = []
+    for line in answer.splitlines():
+        bare = re.sub(r"\s+|\[\d{1,2}\]|【\d{1,2}】", "", line).rstrip(".。…")
+        if _FENCE_OR_MARKERS.match(line) or (bare and any(bare in h for h in headers)):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def build_messages(question: str, found: list[Passage], lang: str, history: list[dict] | None = None) -> list[dict]:

@@ -63,3 +63,10 @@ def test_contained_hit_adds_nothing():
     outer, inner = _span("d", 0, doc), _span("d", 4, doc[4:8])
     [p] = prompt.passages([inner, outer])
     assert p.text == doc and p.hits == (outer, inner)
+
+
+def test_strip_echo_drops_fences_and_copied_headers():
+    found = prompt.passages([Hit(Chunk("a", "d.txt", "LLaMA系列一直在假装开源...", ("实际案例分析",), "正文。", 0, 3), 1.0)])
+    answer = "LLaMA系列一直在假装开源... / 实际案例分析[1]\n<<<\nBaidu released ERNIE in 2021.\n>>>\n只开源了模型参数[1]。"
+    assert prompt.strip_echo(answer, found) == "Baidu released ERNIE in 2021.\n只开源了模型参数[1]。"
+    assert prompt.strip_echo("实际案例分析表明开源模型更便宜[1]。", found) == "实际案例分析表明开源模型更便宜[1]。"
