@@ -112,17 +112,20 @@ def cmd_ingest(args, settings) -> int:
         shutil.rmtree(settings.index_dir)
     a = _assistant(settings)
     report = a.ingest(paths)
-    for path, reason in report.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+    _print_skipped(report)
     print(report.summary())
     print(f"index: {a.index.count()} chunks from {len(a.index.documents())} documents in {settings.index_dir}")
     return 0
 
 
+def _print_skipped(report) -> None:
+    for path, reason in report.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+
+
 def _print_report_if_any(report) -> None:
     if report is not None:
-        for path, reason in report.skipped:
-            print(f"skipped {path}: {reason}", file=sys.stderr)
+        _print_skipped(report)
         print(f"indexed the corpus: {report.summary()}", file=sys.stderr)
 
 

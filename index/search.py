@@ -95,8 +95,9 @@ class Index:
         out: list[Hit] = []
         for hit in hits:
             out.append(hit)
-            doc = by_source.get(hit.chunk.source) or by_source.setdefault(hit.chunk.source, self.chunks_of(hit.chunk.source))
-            later = [c for c in doc if c.start > hit.chunk.start][:n]
+            if hit.chunk.source not in by_source:  # one read per document, however many hits it has
+                by_source[hit.chunk.source] = self.chunks_of(hit.chunk.source)
+            later = [c for c in by_source[hit.chunk.source] if c.start > hit.chunk.start][:n]
             for c in later:
                 if c.id not in seen:
                     seen.add(c.id)
