@@ -6,12 +6,13 @@ the models once and answers any number of questions.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from assistant import cite, prompt
+from assistant import audit, cite, egress, prompt
 from assistant.config import Settings
 from index.embed import SentenceTransformerEmbedder
 from index.errors import ConfigError, Error
@@ -35,6 +36,7 @@ class Answer:
     passages: list[prompt.Passage] = field(default_factory=list)  # what [n] refers to
     raw: str = ""  # the model's text before citation checking
     check: dict = field(default_factory=dict)  # how the model's own citations fared
+    privacy: dict = field(default_factory=dict)  # bytes a hosted model would have received; bytes sent
 
     def to_json(self) -> dict:
         return {
@@ -49,6 +51,7 @@ class Answer:
             "timings": self.timings,
             "model": self.model,
             "notices": self.notices,
+            "privacy": self.privacy,
         }
 
 
@@ -59,6 +62,7 @@ class Retrieval:
     hits: list[Hit]
     rewrite_ms: float  # time the model spent rewriting or translating the question
     retrieve_ms: float
+    prompt_bytes: int = 0  # text given to the model for the rewrite or translation
 
 
 def chunker_id(settings: Settings) -> str:
@@ -77,6 +81,7 @@ class Assistant:
         self.index = Index(settings.index_dir, self.embedder, chunker=chunker_id(settings))
         self.fusion = Fusion(dense=settings.dense_weight, lexical=settings.lexical_weight)
         self._generator = None
+        self._sent = threading.local()  # bytes of prompt given to the model by this thread's question
 
     # -- models -------------------------------------------------------------------------
 
@@ -111,7 +116,18 @@ class Assistant:
         from ingest.pipeline import ingest
 
         s = self.settings
-        return ingest(self.index, paths, size=s.chunk_size, overlap=s.chunk_overlap, progress=self.progress)
+        return ingest(self.index, paths, size=s.chunk_size, overlap=s.chunk_overlap, progress=self.progress, redact=s.redact)
+
+    def forget(self, source: str) -> int:
+        """Remove a document from both indexes, wipe its text from the store's files, and
+        delete the copy of it that an upload left in our data folder (never the user's own file)."""
+        from ingest.pipeline import forget
+
+        n, path = forget(self.index, source)
+        uploads = self.settings.uploads_dir.resolve()
+        if path and uploads in Path(path).resolve().parents:
+            Path(path).unlink(missing_ok=True)
+        return n
 
     def ensure_ingested(self):
         """An empty index is filled from the bundled corpus, so the first question just works."""
@@ -127,6 +143,7 @@ class Assistant:
     # -- questions ----------------------------------------------------------------------
 
     def _complete(self, messages: list[dict], max_tokens: int) -> str:
+        self._sent.n = getattr(self._sent, "n", 0) + _bytes(messages)
         return "".join(self.generator.stream(messages, max_tokens=max_tokens, temperature=0.0)).strip()
 
     def search_query(self, question: str, lang: str, history: list[dict] | None) -> tuple[str, str | None]:
@@ -162,12 +179,13 @@ class Assistant:
     def retrieve(self, question: str, *, history: list[dict] | None = None, k: int | None = None) -> Retrieval:
         lang = prompt.language(question)
         t0 = time.perf_counter()
+        self._sent.n = 0
         query, expansion = self.search_query(question, lang, history)
         self.index.warm()  # model and dictionary loading is start-up, not retrieval time
         t1 = time.perf_counter()
         hits = self.index.search(query, k or self.settings.k, self.fusion, expand=(lambda _: expansion) if expansion else None)
         t2 = time.perf_counter()
-        return Retrieval(query, expansion, hits, round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1))
+        return Retrieval(query, expansion, hits, round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1), self._sent.n)
 
     def ask(
         self,
@@ -179,6 +197,22 @@ class Assistant:
         retrieval: Retrieval | None = None,
     ) -> Answer:
         """Answer from the top k chunks (of ``retrieval`` when given, e.g. by an evaluation that ranked more)."""
+        guard = egress.current()
+        refused_before = guard.count if guard else 0
+        answer = self._ask(question, history, on_token, k, retrieval)
+        # What a hosted model would have had to receive: every prompt built for this
+        # answer (rewrite or translation included); what left the machine: nothing.
+        answer.privacy = {
+            "would_upload_bytes": answer.privacy.get("prompt_bytes", 0) or len(answer.question.encode("utf-8")),
+            "document_bytes": answer.privacy.get("document_bytes", 0),
+            "sent_bytes": 0,
+            "refused_attempts": (guard.count if guard else 0) - refused_before,
+        }
+        audit.record_question(self.settings, answer.privacy)
+        audit.debug_record(self.settings, answer)
+        return answer
+
+    def _ask(self, question, history, on_token, k, retrieval) -> Answer:
         started = time.perf_counter()
         question = question.strip()
         lang = prompt.language(question)
@@ -190,6 +224,7 @@ class Assistant:
 
         context = self.index.with_following(hits, self.settings.follow)
         messages, found, notices = self.fit(question, prompt.passages(context), lang, history or [])
+        sizes = {"prompt_bytes": r.prompt_bytes + _bytes(messages), "document_bytes": sum(len(p.text.encode("utf-8")) for p in found)}
         pieces: list[str] = []
         for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature):
             pieces.append(piece)
@@ -216,15 +251,21 @@ class Assistant:
             notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")
         if not checked.citations:
             why = "the model said the documents do not answer" if cite.is_refusal(raw) else "no sentence of the answer is supported by a passage"
-            return self._refusal(question, lang, hits, timings, started, query, notices + [why], raw, check)
+            refusal = self._refusal(question, lang, hits, timings, started, query, notices + [why], raw, check)
+            refusal.privacy = sizes
+            return refusal
         citations = [_citation(c, found[c.n - 1]) for c in _unique(checked.citations)]
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices, found, raw, check)
+        return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices, found, raw, check, sizes)
 
     def _refusal(self, question, lang, hits, timings, started, query, notices, raw="", check=None) -> Answer:
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         model = self.model_info() if self._generator else {}
         return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices, raw=raw, check=check or {})
+
+
+def _bytes(messages: list[dict]) -> int:
+    return sum(len(m["content"].encode("utf-8")) for m in messages)
 
 
 def _citation(c: cite.Citation, p: prompt.Passage) -> dict:

@@ -1,4 +1,5 @@
-"""`assistant` command line: ingest, ask, chat, status. A thin adapter over answer.Assistant.
+"""`assistant` command line: ingest, ask, chat, eval, status, privacy, forget, purge.
+A thin adapter over answer.Assistant.
 
 Exit codes: 0 success (a refused answer is a success), 1 error, 2 bad usage or
 settings, 3 index built by another embedder or chunker, 4 store unreadable,
@@ -13,7 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from assistant.privacy import go_offline
+from assistant import egress
+from assistant.privacy import contain, go_offline
 
 EPILOG = """\
 examples:
@@ -22,11 +24,16 @@ examples:
   assistant ingest ~/notes                       add a folder (txt, md, html); re-runs are incremental
   assistant chat                                 a conversation; follow-up questions work
   assistant status                               what is indexed, which models, where data lives
+  assistant ui                                   the web page, at http://127.0.0.1:7860
+  assistant privacy                              the privacy report: guard, data folder, models, bytes not uploaded
+  assistant forget 003_article.txt               remove a document and wipe its text from the index files
+  assistant purge                                remove everything the assistant stored
   assistant eval                                 quality on the gold questions: table + report
 
 settings: defaults < DATA_DIR/config.toml < ASSISTANT_* environment variables < flags
 (e.g. ASSISTANT_K=8, ASSISTANT_MODEL=/path/to/model.gguf, ASSISTANT_DATA_DIR=/path).
-Nothing is fetched from the network: models are read from local files only.
+Nothing is fetched from the network: models are read from local files only, and an
+egress guard refuses any connection off this machine.
 """
 
 
@@ -41,6 +48,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--temperature", type=float, help="sampling temperature (default 0: deterministic)")
     g.add_argument("--chunk-size", type=int, help="chunk size in characters (default 200); changing it needs --rebuild")
     g.add_argument("--chunk-overlap", type=int, help="overlap in characters, whole sentences (default 40)")
+    g.add_argument("--debug-log", action="store_const", const=True, help="DEBUG: also log questions, answers and sources as text to DATA/logs/debug.jsonl (off by default: logs hold no text)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add documents to the index (incremental)", description="Read .txt, .md and .html files, clean and chunk them, and index them. Unchanged files are skipped; changed files are replaced; files that vanished from an ingested folder are removed.")
     p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the bundled corpus/)")
     p.add_argument("--rebuild", action="store_true", help="delete the index and build it anew (needed after changing the embedder or chunking)")
+    p.add_argument("--redact", action="store_const", const=True, help="replace phone numbers, e-mail addresses, ID-card and bank-card numbers and IP addresses by placeholders before anything is stored")
     _common(p)
 
     p = sub.add_parser("ask", help="answer one question with citations", description="Answer a question from the indexed documents, citing passages as [n]. If the documents do not hold the answer, says so.")
@@ -75,18 +84,41 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="data folder, documents, models")
     p.add_argument("--json", action="store_true")
     _common(p)
+
+    p = sub.add_parser("privacy", help="what is stored where, which models, what the egress guard refused", description="The privacy report: the data folder and its size, the models with their sha256 and origin, the egress guard and the attempts it refused (this session and since install), where each kind of data is stored, and how many bytes of prompt a hosted model would have received (none were sent).")
+    p.add_argument("--json", action="store_true", help="the same as one JSON object")
+    _common(p)
+
+    p = sub.add_parser("forget", help="remove documents and wipe their text from the index files", description="Remove documents (by the source name that `assistant status` lists) from both indexes, compact the vector store so their text is gone from every file under the data folder, and delete any uploaded copy. Your own files are never touched.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    _common(p)
+
+    p = sub.add_parser("purge", help="remove everything the assistant stored", description="Delete the data folder: index, models assembled there, logs, uploads, caches. Your own documents are never touched.")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--keep-models", action="store_true", help="keep DATA/models (the assembled 1 GB model) so the next start is quick")
+    _common(p)
+
+    p = sub.add_parser("ui", help="the web page: chat with sources, document library, settings, privacy", description="Serve the assistant as a web page on this machine (loopback only unless --host says otherwise). Nothing is loaded from outside the machine.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only); any other needs --auth")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login; required with a --host other machines can reach")
+    _common(p)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     go_offline()
+    egress.install()  # before any library that could phone home is imported
     args = parser().parse_args(argv)
     from index.errors import Error
 
     try:
-        from assistant import config
+        from assistant import audit, config
 
         settings = config.load({k: v for k, v in vars(args).items()})
+        contain(settings.data_dir)
+        egress.install(log_path=audit.egress_log(settings))
+        _log_to(settings.logs_dir)
         return COMMANDS[args.command](args, settings)
     except Error as err:
         print(f"error: {err}", file=sys.stderr)
@@ -94,6 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _log_to(logs_dir: Path) -> None:
+    """Library warnings and our own notes go to DATA/logs/assistant.log. Nothing logged
+    there carries document text, questions or answers (that is debug_log's file)."""
+    import logging
+
+    logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handler = logging.FileHandler(logs_dir / "assistant.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    shout = logging.StreamHandler()  # the guard's refusals are also shown to the user
+    shout.setLevel(logging.WARNING)
+    logging.getLogger("assistant.egress").addHandler(shout)
 
 
 def _assistant(settings, *, progress=True):
@@ -249,7 +295,62 @@ def cmd_status(args, settings) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "status": cmd_status}
+def cmd_privacy(args, settings) -> int:
+    from assistant.audit import format_report, privacy_report
+
+    report = privacy_report(settings)
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def cmd_forget(args, settings) -> int:
+    a = _assistant(settings, progress=False)
+    known = a.index.documents()
+    missing = [s for s in args.sources if s not in known]
+    if missing:  # nothing is touched when one name is wrong
+        print(f"error: not in the index: {', '.join(missing)} (`assistant status` lists the documents)", file=sys.stderr)
+        return 1
+    for source in args.sources:
+        n = a.forget(source)
+        print(f"forgot {source}: {n} chunks removed; its text is gone from the index files")
+    return 0
+
+
+def cmd_purge(args, settings) -> int:
+    root = settings.data_dir
+    keep = {settings.models_dir} if args.keep_models else set()
+    doomed = [p for p in root.iterdir() if p not in keep] if root.is_dir() else []
+    if not doomed:
+        print(f"nothing to purge in {root}")
+        return 0
+    size = sum(f.stat().st_size for p in doomed for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("error: purge deletes everything the assistant stored; confirm with --yes", file=sys.stderr)
+            return 2
+        reply = input(f"Delete {size / 1e6:.1f} MB in {root} ({', '.join(p.name for p in doomed)})? Type yes: ")
+        if reply.strip().lower() != "yes":
+            print("nothing deleted")
+            return 1
+    for p in doomed:
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    if not any(root.iterdir()):
+        root.rmdir()
+    kept = f"; kept {settings.models_dir}" if keep and settings.models_dir.exists() else ""
+    print(f"purged {root}: {size / 1e6:.1f} MB removed{kept}. Your own documents were not touched.")
+    return 0
+
+
+def cmd_ui(args, settings) -> int:
+    from assistant import ui  # imports Gradio: only now, after contain() pointed its temp folder into the data folder
+
+    return ui.serve(settings, host=args.host, port=args.port, auth=args.auth)
+
+
+COMMANDS = {
+    "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "status": cmd_status,
+    "privacy": cmd_privacy, "forget": cmd_forget, "purge": cmd_purge, "ui": cmd_ui,
+}
 
 
 if __name__ == "__main__":

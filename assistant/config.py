@@ -42,6 +42,8 @@ class Settings:
     max_tokens: int = 512
     temperature: float = 0.0
     seed: int = 0
+    redact: bool = False  # replace personal data by placeholders at ingest (ingest.redact)
+    debug_log: bool = False  # log questions, answers and passages to DATA/logs/debug.log (off: logs hold no text)
 
     @property
     def index_dir(self) -> Path:
@@ -50,6 +52,14 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     @property
     def config_file(self) -> Path:
@@ -88,6 +98,14 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return None
         raise ConfigError(f"{origin}: {name} needs a value")
     try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
         if base is Path:
             return Path(str(value)).expanduser()
         if base is int and not isinstance(value, bool):

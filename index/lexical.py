@@ -29,6 +29,22 @@ DOMAIN_TERMS = (
     "技术门槛", "切换成本", "模型参数", "训练数据", "算力", "多模态",
 )
 
+# Words the field uses interchangeably. A question says 缺点 where an article's
+# heading says 劣势, and a translated English question picks either, so the query
+# also searches the other members of its group at a lower weight.
+SYNONYMS = (
+    ("优势", "优点", "好处", "长处"),
+    ("劣势", "缺点", "弊端", "不足", "短处", "缺陷"),
+    ("挑战", "困难", "难题"),
+    ("风险", "隐患"),
+    ("成本", "费用", "开销", "花费"),
+    ("措施", "方法", "方式", "手段"),
+    ("企业", "公司"),
+    ("建议", "对策"),
+)
+SYNONYM_WEIGHT = 0.5
+_SYNONYMS = {w: group for group in SYNONYMS for w in group}
+
 STOPWORDS = frozenset(
     "的 了 是 在 和 与 及 或 等 也 都 就 被 把 对 而 有 为 其 之 这 那 这些 那些 这个 那个 一个 一种 "
     "什么 哪些 哪个 哪几种 哪几 几种 为什么 为何 如何 怎么 怎样 多少 是否 吗 呢 吧 啊 请 请问 "
@@ -66,6 +82,15 @@ def tokenize(text: str, cache_dir: Path | None = None) -> list[str]:
     """Search-mode jieba tokens, lower-cased, without punctuation and stop words."""
     tokens = _tokenizer(cache_dir).cut_for_search(text)
     return [t for t in (t.strip().lower() for t in tokens) if t and _WORD.search(t) and t not in STOPWORDS]
+
+
+def query_terms(query: str, cache_dir: Path | None = None) -> dict[str, float]:
+    """Query tokens with weight 1, and their synonyms not asked for with SYNONYM_WEIGHT."""
+    terms = dict.fromkeys(tokenize(query, cache_dir), 1.0)
+    for term in list(terms):
+        for other in _SYNONYMS.get(term, ()):
+            terms.setdefault(other, SYNONYM_WEIGHT)
+    return terms
 
 
 class LexicalIndex:
@@ -136,12 +161,12 @@ class LexicalIndex:
             return []
         avg_len = self._total_len / n
         scores: Counter[str] = Counter()
-        for term in set(tokenize(query, self.cache_dir)):
+        for term, weight in query_terms(query, self.cache_dir).items():
             posting = self._postings.get(term)
             if not posting:
                 continue
             idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
             for cid, tf in posting.items():
                 norm = self.k1 * (1 - self.b + self.b * self._lengths[cid] / avg_len)
-                scores[cid] += idf * tf * (self.k1 + 1) / (tf + norm)
+                scores[cid] += weight * idf * tf * (self.k1 + 1) / (tf + norm)
         return scores.most_common(k)

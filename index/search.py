@@ -112,12 +112,15 @@ class Index:
         self.lexical.add((c.id, indexed_text(c)) for c in chunks)
         self.lexical.save()
 
-    def remove(self, ids: Sequence[str]) -> None:
+    def remove(self, ids: Sequence[str], *, scrub: bool = False) -> None:
+        """Delete chunks from both indexes; ``scrub`` also wipes their text from the store's files (slower)."""
         if not ids:
             return
         self.store.delete(ids)
         self.lexical.remove(ids)
-        self.lexical.save()
+        self.lexical.save()  # written anew and renamed: the old file's bytes are not kept
+        if scrub:
+            self.store.scrub(ids)
 
     def search(self, query: str, k: int, fusion: Fusion = Fusion(), *, expand: Callable[[str], str] | None = None) -> list[Hit]:
         """The k best chunks for a query, fused from dense and lexical rankings.

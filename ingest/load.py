@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.errors import SkipFile
 from ingest.decode import read_text  # re-exported: callers import it from here
+from ingest.redact import redact as redact_text
 from ingest.html_lines import _HTMLLines, _looks_like_html
 from ingest.text import _BULLET_RE, _URL_ONLY_RE, _ZERO_WIDTH_RE, _is_heading_text, _Line, _norm_line
 
@@ -37,7 +38,16 @@ class Document:
     title: str
     text: str  # cleaned text; all offsets refer to this string
     headings: Headings  # (offset of the heading line in text, level 1..6, heading text), in order
-    doc_hash: str  # sha256 hex of the raw file bytes
+    doc_hash: str  # content_hash of the raw file bytes
+    redacted: dict[str, int] = field(default_factory=dict)  # kind of personal data -> count replaced
+
+
+def content_hash(data: bytes, redact: bool = False) -> str:
+    """sha256 of the file's bytes. A redacted ingest hashes differently, so turning
+    --redact on (or off) for a file already indexed redoes it instead of keeping the old text."""
+    h = hashlib.sha256(b"redacted\0" if redact else b"")
+    h.update(data)
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- cleaning rules
@@ -296,8 +306,10 @@ def clean(raw: str, *, html: bool | None = None, markdown: bool | None = None) -
     return title[:TITLE_MAX] if len(title) > TITLE_MAX else title, text, headings
 
 
-def load_document(path: Path, source: str, *, data: bytes | None = None) -> Document:
+def load_document(path: Path, source: str, *, data: bytes | None = None, redact: bool = False) -> Document:
     """Read and clean one file. ``data`` may carry the bytes when the caller already read them.
+    With ``redact``, personal data is replaced by placeholders before cleaning, so
+    neither the title nor any chunk ever holds the original.
 
     Raises SkipFile with a one-line reason.
     """
@@ -315,6 +327,10 @@ def load_document(path: Path, source: str, *, data: bytes | None = None) -> Docu
     if len(data) > MAX_BYTES:
         raise SkipFile(f"file too large (over {MAX_BYTES // (1024 * 1024)} MB)")
     text = read_text(data)
+    redacted: dict[str, int] = {}
+    if redact:
+        r = redact_text(text)
+        text, redacted = r.text, r.counts
     title, text, headings = clean(
         text,
         html=True if suffix in HTML_SUFFIXES and "<" in text else None,  # a tag-less .html is plain text
@@ -322,4 +338,4 @@ def load_document(path: Path, source: str, *, data: bytes | None = None) -> Docu
     )
     if not text.strip():
         raise SkipFile("empty after cleaning")
-    return Document(source, title or path.stem, text, headings, hashlib.sha256(data).hexdigest())
+    return Document(source, title or path.stem, text, headings, content_hash(data, redact), redacted)

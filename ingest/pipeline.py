@@ -7,7 +7,6 @@ do not all carry the file's current hash is simply redone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -19,7 +18,7 @@ from typing import Iterable
 from index.errors import SkipFile
 from index.search import Index
 from ingest.chunk import make_chunks
-from ingest.load import SUFFIXES, load_document
+from ingest.load import SUFFIXES, content_hash, load_document
 
 
 @dataclass
@@ -31,6 +30,7 @@ class Report:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
     chunks_added: int = 0
     chunks_removed: int = 0
+    redacted: dict[str, int] = field(default_factory=dict)  # kind of personal data -> count replaced
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -38,7 +38,7 @@ class Report:
             f"{len(self.added)} added, {len(self.replaced)} replaced, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped "
             f"({self.chunks_added} chunks added, {self.chunks_removed} removed) in {self.seconds:.1f} s"
-        )
+        ) + (f"; redacted {', '.join(f'{n} {kind}' for kind, n in sorted(self.redacted.items()))}" if self.redacted else "")
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
@@ -104,8 +104,13 @@ def ingest(
     size: int,
     overlap: int,
     progress: bool = True,
+    redact: bool = False,
 ) -> Report:
-    """Bring the index in line with the files under ``paths``: add, replace, remove, skip."""
+    """Bring the index in line with the files under ``paths``: add, replace, remove, skip.
+
+    With ``redact``, personal data in each new or changed file is replaced by
+    placeholders before anything is stored (see ingest.redact).
+    """
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
     report = Report()
@@ -121,16 +126,18 @@ def ingest(
         except OSError as err:
             report.skipped.append((str(path), f"cannot read: {err.strerror or err}"))
             continue
-        digest = hashlib.sha256(raw).hexdigest()
+        digest = content_hash(raw, redact)
         if indexed.get(source) == {digest}:
             report.unchanged.append(source)
             manifest.entries.setdefault(source, {"path": str(path.resolve()), "ingested": _now()})
             continue
         try:
-            doc = load_document(path, source, data=raw)
+            doc = load_document(path, source, data=raw, redact=redact)
         except SkipFile as err:
             report.skipped.append((str(path), str(err)))
             continue
+        for kind, n in doc.redacted.items():
+            report.redacted[kind] = report.redacted.get(kind, 0) + n
         chunks = make_chunks(doc, size, overlap)
         old = set(_ids_of(index, source)) if source in indexed else set()
         # New chunks go in before old ones go out: a crash in between leaves
@@ -157,14 +164,18 @@ def ingest(
     return report
 
 
-def forget(index: Index, source: str) -> int:
-    """Remove one source's chunks from both stores; returns how many were removed."""
+def forget(index: Index, source: str) -> tuple[int, str | None]:
+    """Remove one source's chunks from both indexes and wipe their text from the store's files.
+
+    Returns how many chunks were removed and the path the source was ingested from.
+    """
     ids = _ids_of(index, source)
-    index.remove(ids)
+    index.remove(ids, scrub=True)
     manifest = Manifest(index.root / "manifest.json")
-    if manifest.entries.pop(source, None) is not None:
+    entry = manifest.entries.pop(source, None)
+    if entry is not None:
         manifest.save()
-    return len(ids)
+    return len(ids), entry and entry.get("path")
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

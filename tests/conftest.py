@@ -61,3 +61,16 @@ def embedder():
     from index.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(default_embedder_path())
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run `assistant ARGS...` in this process, as the console script would; returns (exit code, stdout, stderr)."""
+    from assistant import cli
+
+    def run(*args):
+        code = cli.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -74,12 +74,28 @@ def test_removed_file_leaves_no_chunk(index, corpus):
     assert index.lexical.search("假装", 50) == []  # a word only that article used
 
 
-def test_forget_removes_from_both_stores(index, corpus):
+def _files_holding(root, needles):
+    """Every file under root whose bytes contain one of the needles (UTF-8)."""
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
+        and any(n.encode("utf-8") in p.read_bytes() for n in needles)
+    )
+
+
+def test_forget_leaves_no_text_in_any_file(index, corpus, tmp_path):
     ingest(index, [corpus], size=SIZE, overlap=OVERLAP, progress=False)
-    n = forget(index, "003_18313c85fb85a1ba.txt")
-    assert n > 0
-    assert "003_18313c85fb85a1ba.txt" not in _state(index)
-    assert forget(index, "no-such-source.txt") == 0
+    source = "003_18313c85fb85a1ba.txt"
+    text = "".join(c.text for c in index.chunks_of(source))
+    needles = [text[i : i + 12] for i in range(0, len(text) - 12, 97)]  # pieces across the whole article
+    assert _files_holding(tmp_path / "index", needles)  # the probe finds the text while it is indexed
+    n, path = forget(index, source)
+    assert n > 0 and path == str((corpus / source).resolve())
+    assert source not in _state(index)
+    assert _files_holding(tmp_path / "index", needles) == []  # Chroma's SQLite and log, segments, BM25
+    assert forget(index, "no-such-source.txt") == (0, None)
+    # The index still works after compaction.
+    again = Index(tmp_path / "index", index.embedder, chunker="test")
+    assert again.count() == index.count() and again.search("开源", 3)
 
 
 def test_bad_files_are_skipped_and_the_rest_ingested(index, tmp_path):

