@@ -65,11 +65,25 @@ def embedder():
 
 @pytest.fixture
 def run_cli(capsys):
-    """Run `assistant ARGS...` in this process, as the console script would; returns (exit code, stdout, stderr)."""
+    """Run `assistant ARGS...` in this process, as the console script would; returns (exit code, stdout, stderr).
+
+    The command points TMPDIR, caches and the umask at its data folder for the rest
+    of its process; here that process is pytest's, so they are put back afterwards.
+    """
+    import os
+    import tempfile
+
     from assistant import cli
 
     def run(*args):
-        code = cli.main([str(a) for a in args])
+        env, tmp, mask = dict(os.environ), tempfile.tempdir, os.umask(0o022)
+        os.umask(mask)
+        try:
+            code = cli.main([str(a) for a in args])
+        finally:
+            os.environ.clear()
+            os.environ.update(env)
+            tempfile.tempdir, _ = tmp, os.umask(mask)
         out, err = capsys.readouterr()
         return code, out, err
 

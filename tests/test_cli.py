@@ -15,16 +15,10 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("assistant-data")
 
 
-def run(capsys, *args):
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.model
-def test_ask_json_cites_the_gold_source(capsys, data_dir, gguf_path):
+def test_ask_json_cites_the_gold_source(run_cli, data_dir, gguf_path):
     # The first ask ingests the bundled corpus into the empty index.
-    code, out, err = run(capsys, "ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "开源大模型的盈利通常建立在什么基础上？")
+    code, out, err = run_cli("ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "开源大模型的盈利通常建立在什么基础上？")
     assert code == 0, err
     assert "indexed the corpus: 5 added" in err
     answer = json.loads(out)
@@ -42,11 +36,11 @@ def test_ask_json_cites_the_gold_source(capsys, data_dir, gguf_path):
 
 
 @pytest.mark.model
-def test_citation_offsets_point_into_the_cleaned_document(capsys, data_dir, gguf_path):
+def test_citation_offsets_point_into_the_cleaned_document(run_cli, data_dir, gguf_path):
     from assistant.config import PROJECT_ROOT
     from ingest.load import load_document
 
-    code, out, err = run(capsys, "ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "闭源模型主要通过什么方式盈利？")
+    code, out, err = run_cli("ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "闭源模型主要通过什么方式盈利？")
     assert code == 0, err
     answer = json.loads(out)
     assert answer["refused"] is False
@@ -60,8 +54,8 @@ def test_citation_offsets_point_into_the_cleaned_document(capsys, data_dir, gguf
 
 
 @pytest.mark.model
-def test_unanswerable_question_is_refused(capsys, data_dir, gguf_path):
-    code, out, err = run(capsys, "ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "GPT-4o 的参数量是多少？")
+def test_unanswerable_question_is_refused(run_cli, data_dir, gguf_path):
+    code, out, err = run_cli("ask", "--json", "--data-dir", str(data_dir), "--model", str(gguf_path), "GPT-4o 的参数量是多少？")
     assert code == 0, err
     answer = json.loads(out)
     assert answer["refused"] is True
@@ -81,8 +75,8 @@ def test_console_script_streams_an_answer_with_sources(data_dir, gguf_path, proj
     assert "Traceback" not in proc.stderr
 
 
-def test_status_without_loading_models(capsys, data_dir):
-    code, out, err = run(capsys, "status", "--json", "--data-dir", str(data_dir))
+def test_status_without_loading_models(run_cli, data_dir):
+    code, out, err = run_cli("status", "--json", "--data-dir", str(data_dir))
     assert code == 0, err
     status = json.loads(out)
     assert status["data_dir"] == str(data_dir)
@@ -98,21 +92,21 @@ def test_status_without_loading_models(capsys, data_dir):
         (["ask", "--k", "0", "问题"], 2, "k must be at least 1"),
     ],
 )
-def test_errors_are_one_line_with_documented_codes(capsys, tmp_path, args, code, message):
-    got, out, err = run(capsys, *args[:1], "--data-dir", str(tmp_path), *args[1:])
+def test_errors_are_one_line_with_documented_codes(run_cli, tmp_path, args, code, message):
+    got, out, err = run_cli(*args[:1], "--data-dir", str(tmp_path), *args[1:])
     assert got == code
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_corrupt_model_file_is_a_clear_error(capsys, tmp_path):
+def test_corrupt_model_file_is_a_clear_error(run_cli, tmp_path):
     fake = tmp_path / "fake.gguf"
     fake.write_text("not a model")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("开源大模型的代码是公开的。", encoding="utf-8")
-    got, out, err = run(capsys, "ingest", "--data-dir", str(tmp_path / "d"), str(tmp_path / "docs"))
+    got, out, err = run_cli("ingest", "--data-dir", str(tmp_path / "d"), str(tmp_path / "docs"))
     assert got == 0, err
-    got, out, err = run(capsys, "ask", "--data-dir", str(tmp_path / "d"), "--model", str(fake), "代码公开吗？")
+    got, out, err = run_cli("ask", "--data-dir", str(tmp_path / "d"), "--model", str(fake), "代码公开吗？")
     assert got == 5 and "not a GGUF file" in err and len(err.strip().splitlines()) == 1
 
 
@@ -126,10 +120,10 @@ def test_help_teaches(capsys):
 
 
 @pytest.mark.model
-def test_chat_rewrites_a_follow_up_before_retrieval(capsys, monkeypatch, data_dir, gguf_path):
+def test_chat_rewrites_a_follow_up_before_retrieval(run_cli, monkeypatch, data_dir, gguf_path):
     turns = iter(["开源模型的盈利通常建立在什么基础上？", "那闭源模型呢？", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(turns))
-    code, out, err = run(capsys, "chat", "--data-dir", str(data_dir), "--model", str(gguf_path))
+    code, out, err = run_cli("chat", "--data-dir", str(data_dir), "--model", str(gguf_path))
     assert code == 0, err
     searched = [line for line in err.splitlines() if line.startswith("(searched for:")]
     assert len(searched) == 1 and "闭源" in searched[0]  # the follow-up became a standalone question
@@ -138,13 +132,13 @@ def test_chat_rewrites_a_follow_up_before_retrieval(capsys, monkeypatch, data_di
 
 
 @pytest.mark.model
-def test_eval_writes_reports_with_scores_in_range(capsys, data_dir, gguf_path, project_root, tmp_path):
+def test_eval_writes_reports_with_scores_in_range(run_cli, data_dir, gguf_path, project_root, tmp_path):
     lines = (project_root / "eval" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
     picked = [json.loads(l) for l in lines if json.loads(l)["id"] in ("dev06", "dev17", "dev20")]
     questions = tmp_path / "three.jsonl"
     questions.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in picked) + "\n", encoding="utf-8")
     out = tmp_path / "report"
-    code, stdout, err = run(capsys, "eval", "--data-dir", str(data_dir), "--model", str(gguf_path), "--questions", str(questions), "--out", str(out))
+    code, stdout, err = run_cli("eval", "--data-dir", str(data_dir), "--model", str(gguf_path), "--questions", str(questions), "--out", str(out))
     assert code == 0, err
     assert "hit@5" in stdout and "kind=unanswerable" in stdout
     report = json.loads((out / "three" / "report.json").read_text(encoding="utf-8"))
@@ -159,8 +153,8 @@ def test_eval_writes_reports_with_scores_in_range(capsys, data_dir, gguf_path, p
     assert "![scores by kind](by_kind.png)" in (out / "three" / "report.md").read_text(encoding="utf-8")
 
 
-def test_eval_rejects_a_bad_question_file(capsys, tmp_path):
+def test_eval_rejects_a_bad_question_file(run_cli, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    code, out, err = run(capsys, "eval", "--data-dir", str(tmp_path), "--questions", str(bad))
+    code, out, err = run_cli("eval", "--data-dir", str(tmp_path), "--questions", str(bad))
     assert code == 2 and "bad.jsonl:1: not a gold question" in err

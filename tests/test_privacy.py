@@ -35,6 +35,24 @@ def _namespace() -> tuple[list[str], str]:
     return ["unshare", "-n", "--"], ""
 
 
+# Inside the namespace: bring up loopback, start the page, wait until it answers, stop it.
+UI_STEP = r"""
+ip link set lo up
+"$0" ui --port 7861 & pid=$!
+"$1" - <<'PY'
+import sys, time, urllib.request
+for _ in range(600):
+    try:
+        page = urllib.request.urlopen("http://127.0.0.1:7861/", timeout=5).read()
+        sys.exit(0 if b"gradio" in page.lower() else 3)
+    except OSError:
+        time.sleep(1)
+sys.exit(4)
+PY
+code=$?; kill $pid; wait $pid; exit $code
+"""
+
+
 def _files(root: Path, skip: Path | None = None) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if skip is None or skip not in (p, *p.parents)}
 
@@ -62,12 +80,15 @@ def flow(tmp_path_factory, gguf_path, project_root):
         "ask": (["ask", "--json", ASK], None),
         "chat": (["chat"], CHAT + "\n\n"),
         "eval": (["eval", "--questions", str(project_root / "eval" / "dev.jsonl"), "--limit", "1", "--out", str(out)], None),
-        "privacy": (["privacy", "--json"], None),
     }
+    if prefix and shutil.which("ip"):  # the page needs loopback, which a new namespace has down
+        steps["ui"] = (["sh", "-c", UI_STEP, exe, sys.executable], None)
+    steps["privacy"] = (["privacy", "--json"], None)
     before = (_files(home), _files(tmp))
     results = {}
     for name, (args, stdin) in steps.items():
-        results[name] = subprocess.run(prefix + [exe, *args], env=env, input=stdin, capture_output=True, text=True, timeout=1200, cwd=root)
+        cmd = prefix + (args if name == "ui" else [exe, *args])
+        results[name] = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True, timeout=1200, cwd=root)
     return {"results": results, "before": before, "after": (_files(home, skip=data), _files(tmp)),
             "home": home, "data": data, "namespace": prefix, "why": why}
 
@@ -76,6 +97,7 @@ def flow(tmp_path_factory, gguf_path, project_root):
 def test_every_command_works_with_no_network_at_all(flow):
     if not flow["namespace"]:
         pytest.skip(f"not in a network namespace: {flow['why']}")
+    assert "ui" in flow["results"], "iproute2's ip is needed to bring up loopback for the page"
     for name, r in flow["results"].items():
         assert r.returncode == 0, f"{name} failed without a network:\n{r.stderr[-2000:]}"
 
