@@ -11,7 +11,6 @@ import os
 import socket
 import stat
 from html import escape
-from pathlib import Path
 
 import pytest
 
@@ -152,12 +151,12 @@ def test_errors_are_shown_in_the_page_never_raised(app, monkeypatch):
 
 
 @pytest.mark.model
-def test_upload_shows_in_library_then_forget_removes_it(app, data_dir, tmp_path):
+def test_upload_shows_in_library_then_forget_removes_it(app, data_dir, tmp_path, project_root):
     upload, forget = handler(app, "upload"), handler(app, "forget")
     note = tmp_path / "观测站笔记.md"
     note.write_text(NOTE, encoding="utf-8")
     again = tmp_path / "again.txt"  # a corpus article under another name
-    again.write_bytes((Path(cli.__file__).parent.parent / "corpus" / GOLD).read_bytes())
+    again.write_bytes((project_root / "corpus" / GOLD).read_bytes())
     pdf = tmp_path / "scan.pdf"
     pdf.write_bytes(b"%PDF-1.4")
 
