@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from assistant import audit, cite, egress, prompt
+from assistant import audit, cite, egress, prompt, servers
 from assistant.config import Settings
 from index.embed import SentenceTransformerEmbedder
 from index.errors import ConfigError, Error
@@ -72,15 +72,22 @@ def chunker_id(settings: Settings) -> str:
 class Assistant:
     """The index and the models of one data folder, opened once and shared by every question."""
 
-    def __init__(self, settings: Settings, *, progress: bool = True):
+    def __init__(self, settings: Settings, *, progress: bool = True, preload: bool = False):
         from assistant.models import default_embedder_path
 
         self.settings = settings
         self.progress = progress
-        self.embedder = SentenceTransformerEmbedder(settings.embed_model or default_embedder_path())
-        self.index = Index(settings.index_dir, self.embedder, chunker=chunker_id(settings))
-        self.fusion = Fusion(dense=settings.dense_weight, lexical=settings.lexical_weight)
         self._generator = None
+        self._generator_lock = threading.Lock()
+        if preload:
+            self.preload()
+        # The embedder runs as an ONNX export kept beside the models (see index.embed).
+        self.embedder = SentenceTransformerEmbedder(settings.embed_model or default_embedder_path(), onnx_dir=settings.models_dir / "onnx")
+        self.index = Index(
+            servers.index_root(settings), self.embedder, chunker=chunker_id(settings),
+            chroma_url=settings.chroma_url, chroma_path=servers.started_chroma_path(settings),
+        )
+        self.fusion = Fusion(dense=settings.dense_weight, lexical=settings.lexical_weight)
         self._sent = threading.local()  # bytes of prompt given to the model by this thread's question
 
     # -- models -------------------------------------------------------------------------
@@ -95,20 +102,48 @@ class Assistant:
 
     @property
     def generator(self):
-        if self._generator is None:
-            from assistant.generate import LlamaGenerator
+        with self._generator_lock:
+            if self._generator is None and self.settings.llm_url:  # a model server; this GGUF only for its vocabulary
+                from assistant.remote_llm import RemoteGenerator
 
-            s = self.settings
-            self._generator = LlamaGenerator(
-                self.model_path(), n_ctx=s.n_ctx, n_threads=s.n_threads or None, seed=s.seed
-            )
+                s = self.settings
+                self._generator = RemoteGenerator(s.llm_url, self.model_path(), n_ctx=s.n_ctx, seed=s.seed)
+            if self._generator is None:
+                from assistant.generate import LlamaGenerator
+
+                s = self.settings
+                self._generator = LlamaGenerator(
+                    self.model_path(), n_ctx=s.n_ctx, n_threads=s.n_threads or None, seed=s.seed
+                )
         return self._generator
+
+    def preload(self) -> None:
+        """Load the GGUF in the background while the index opens and the question is searched.
+
+        llama.cpp reads the model outside the GIL, so on a cold start the two overlap
+        instead of adding up. Only a model that is already on disk: assembling the
+        default one is a first-run step with its own progress bar. A failure here is
+        not reported; the first real use of the generator raises it again, with its message.
+        """
+        from assistant.models import default_gguf_ready
+
+        if self.settings.model is None and not default_gguf_ready(self.settings.models_dir):
+            return
+
+        def load() -> None:
+            try:
+                self.generator
+            except Exception:
+                pass
+
+        threading.Thread(target=load, name="load-model", daemon=True).start()
 
     def model_info(self) -> dict:
         from assistant.models import describe
 
         info = describe(self.generator.model_path, self.settings.models_dir)
-        return {"path": str(info.path), "sha256": info.sha256[:12], "bytes": info.size}
+        server = {"server": self.settings.llm_url} if self.settings.llm_url else {}
+        return {"path": str(info.path), "sha256": info.sha256[:12], "bytes": info.size, **server}
 
     # -- corpus -------------------------------------------------------------------------
 
@@ -143,8 +178,10 @@ class Assistant:
     # -- questions ----------------------------------------------------------------------
 
     def _complete(self, messages: list[dict], max_tokens: int) -> str:
+        if self.generator.count_tokens(messages) + max_tokens > self.generator.n_ctx:
+            return ""  # e.g. a long conversation to rewrite: the caller searches with the question as asked
         self._sent.n = getattr(self._sent, "n", 0) + _bytes(messages)
-        return "".join(self.generator.stream(messages, max_tokens=max_tokens, temperature=0.0)).strip()
+        return "".join(self.generator.stream(messages, max_tokens=max_tokens, temperature=0.0, aside=True)).strip()
 
     def search_query(self, question: str, lang: str, history: list[dict] | None) -> tuple[str, str | None]:
         """The question as retrieval should see it, and words to add to the lexical side.
@@ -173,6 +210,9 @@ class Assistant:
             elif len(found) > 1:
                 found.pop()
                 notices.append(f"dropped passage {len(found) + 1} to fit the context window")
+            elif len(question) > 20:
+                question = question[: len(question) * 3 // 4]
+                notices.append(f"cut the question to its first {len(question)} characters to fit the context window")
             else:
                 raise Error("the question alone does not fit the context window: shorten it or raise --n-ctx")
 
@@ -187,6 +227,22 @@ class Assistant:
         t2 = time.perf_counter()
         return Retrieval(query, expansion, hits, round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1), self._sent.n)
 
+    def prepare_question(self, question: str) -> tuple[str, list[str]]:
+        """The question without control characters, cut to at most a quarter of the room
+        for the prompt (a question longer than that is a pasted document), and what was done."""
+        question = prompt.clean_question(question)
+        if not prompt.has_words(question):
+            return question, []
+        limit = (self.settings.n_ctx - self.settings.max_tokens) // 4
+        total = len(question)
+        n = self.generator.count_tokens([{"role": "user", "content": question}])
+        while n > limit and len(question) > 1:
+            question = question[: max(1, int(len(question) * limit / n * 0.95))]
+            n = self.generator.count_tokens([{"role": "user", "content": question}])
+        if len(question) < total:
+            return question, [f"the question was cut to its first {len(question)} of {total} characters to fit the context window"]
+        return question, []
+
     def ask(
         self,
         question: str,
@@ -199,13 +255,17 @@ class Assistant:
         """Answer from the top k chunks (of ``retrieval`` when given, e.g. by an evaluation that ranked more)."""
         guard = egress.current()
         refused_before = guard.count if guard else 0
+        question, cut = self.prepare_question(question)
         answer = self._ask(question, history, on_token, k, retrieval)
+        answer.notices[:0] = cut
         # What a hosted model would have had to receive: every prompt built for this
-        # answer (rewrite or translation included); what left the machine: nothing.
+        # answer (rewrite or translation included); what left the machine: nothing,
+        # unless the model runs on a server elsewhere (llm_url): then those prompts.
+        sent = answer.privacy.get("prompt_bytes", 0) if servers.off_machine(self.settings.llm_url) else 0
         answer.privacy = {
             "would_upload_bytes": answer.privacy.get("prompt_bytes", 0) or len(answer.question.encode("utf-8")),
             "document_bytes": answer.privacy.get("document_bytes", 0),
-            "sent_bytes": 0,
+            "sent_bytes": sent,
             "refused_attempts": (guard.count if guard else 0) - refused_before,
         }
         audit.record_question(self.settings, answer.privacy)
@@ -216,14 +276,18 @@ class Assistant:
         started = time.perf_counter()
         question = question.strip()
         lang = prompt.language(question)
+        if not prompt.has_words(question):  # empty, punctuation, emoji: nothing to search for or ask
+            return self._refusal(question, lang, [], {}, started, question, ["the question has no words to search for"])
         r = retrieval or self.retrieve(question, history=history, k=k)
         hits, query = r.hits[: k or self.settings.k], r.query
         timings = {"rewrite_ms": r.rewrite_ms, "retrieve_ms": r.retrieve_ms}
         if not hits:
             return self._refusal(question, lang, hits, timings, started, query, ["no passage matched the question"])
 
+        t_prompt = time.perf_counter()
         context = self.index.with_following(hits, self.settings.follow)
         messages, found, notices = self.fit(question, prompt.passages(context), lang, history or [])
+        timings["prompt_ms"] = round((time.perf_counter() - t_prompt) * 1000, 1)
         sizes = {"prompt_bytes": r.prompt_bytes + _bytes(messages), "document_bytes": sum(len(p.text.encode("utf-8")) for p in found)}
         pieces: list[str] = []
         for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature):
@@ -239,13 +303,16 @@ class Assistant:
             tokens_per_s=round(stats.tokens_per_s, 2),
         )
 
+        t_check = time.perf_counter()
         checked = cite.check(prompt.strip_echo(raw, found), [p.text for p in found], cross_lingual=lang != "zh")
+        timings["check_ms"] = round((time.perf_counter() - t_check) * 1000, 1)
         check = {
             "model_markers": len(cite.markers(raw)),
             "ok": sum(c.status == "ok" for c in checked.citations),
             "moved": sum(c.status == "moved" for c in checked.citations),
             "added": sum(c.status == "added" for c in checked.citations),
             "dropped": len(checked.dropped),
+            "copied": checked.copied,  # markers the model copied out of a passage's text, ignored
         }
         if checked.dropped:
             notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")

@@ -101,13 +101,28 @@ def _models(settings: Settings) -> list[dict]:
     return out
 
 
+def _servers(settings: Settings) -> list[dict]:
+    """The configured servers, where each one is, and a warning for any off loopback and private ranges."""
+    from assistant import servers
+
+    out = []
+    for role, url in servers.configured(settings):
+        host, port = servers.split(url)
+        where, warning = servers.scope(host)
+        out.append({"role": role, "url": url, "host": host, "port": port, "scope": where, "warning": warning})
+    return out
+
+
 def privacy_report(settings: Settings) -> dict:
+    from assistant.servers import index_root
+
     guard = egress.current()
     session, since_install = _usage(settings)
+    root = index_root(settings)
     stores = {
-        "vector index (Chroma, with chunk text)": settings.index_dir / "chroma",
-        "keyword index (BM25 term counts)": settings.index_dir / "lexical.json",
-        "document list": settings.index_dir / "manifest.json",
+        "vector index (Chroma, with chunk text)": settings.chroma_url or settings.index_dir / "chroma",
+        "keyword index (BM25 term counts)": root / "lexical.json",
+        "document list": root / "manifest.json",
         "models": settings.models_dir,
         "uploaded files": settings.uploads_dir,
         "logs (no text unless debug_log)": settings.logs_dir,
@@ -126,7 +141,8 @@ def privacy_report(settings: Settings) -> dict:
         "offline_env": dict(OFFLINE_ENV),
         "session": session,
         "since_install": since_install,
-        "stores": {kind: {"path": str(p), "bytes": _size(p)} for kind, p in stores.items()},
+        "stores": {kind: {"path": str(p), "bytes": _size(p) if isinstance(p, Path) else 0} for kind, p in stores.items()},
+        "servers": _servers(settings),
         "models": _models(settings),
         "redact_at_ingest": settings.redact,
         "debug_log": settings.debug_log,
@@ -139,7 +155,7 @@ def format_report(r: dict) -> str:
     g, s = r["guard"], r["session"]
     lines = [
         f"data folder:   {r['data_dir']}  ({r['data_bytes'] / 1e6:.1f} MB, owner-only)",
-        f"egress guard:  {'on' if g['on'] else 'OFF'}; refused {g['refused_session']} outbound attempts this session, "
+        f"egress guard:  {'on' if g['on'] else 'OFF'} (allows loopback{''.join(', ' + h for h in g['allowed_hosts'])}); refused {g['refused_session']} outbound attempts this session, "
         f"{g['refused_since_install']} since install (logged in logs/{EGRESS_LOG})",
         f"本次会话：若使用云端闭源模型需上传 {kb(s['would_upload_bytes'])} 文档内容；实际外发 {s['sent_bytes']} 字节"
         f"  ({s['questions']} questions; session {s['id']})",
@@ -150,6 +166,10 @@ def format_report(r: dict) -> str:
     for m in r["models"]:
         sha = m["sha256"] or "-"
         lines.append(f"  {m['role']:<10} {m['path']}  {m['bytes'] / 1e6:.0f} MB  sha256 {sha}\n             {m['origin']}")
+    for srv in r.get("servers", []):
+        lines.append(f"server:        {srv['role']}: {srv['url']}  ({srv['scope']}; the guard allows {srv['host']}:{srv['port']})")
+        if srv["warning"]:
+            lines.append(f"  warning: {srv['warning']}")
     lines.append("where each kind of data is stored:")
     lines += [f"  {kind:<40} {v['path']}  ({kb(v['bytes'])})" for kind, v in r["stores"].items()]
     lines.append(f"anonymise personal data at ingest: {'on' if r['redact_at_ingest'] else 'off'} (assistant ingest --redact)")

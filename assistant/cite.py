@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=[A-Za-z\])]\.)(?=\s)")
-_ENUM = re.compile(r"^\s*(?:\d{1,2}[.、)]\s*|[-*•·]\s*|#+\s*)")
+_ENUM = re.compile(r"^\s*(?:\d{1,2}[.、)](?!\d)\s*|[-*•·]\s*|#+\s*)")
 _CJK = "\u3400-\u9fff\uf900-\ufaff"
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -43,6 +43,7 @@ class Checked:
     dropped: tuple[int, ...]  # passage numbers cited without support
     supported_share: float  # share of claim-bearing sentences with a checked citation
     claims: int  # number of claim-bearing sentences
+    copied: int = 0  # markers the answer copied from a passage's own text, ignored
 
 
 def markers(text: str) -> list[int]:
@@ -87,6 +88,45 @@ def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+_CONTEXT = 6  # characters before a marker (whitespace ignored) that identify where it was copied from
+
+
+def _marker_keys(text: str) -> set[tuple[str, str]]:
+    """(the few characters before a marker, the marker) for every marker in ``text``, whitespace ignored."""
+    flat = re.sub(r"\s+", "", text)
+    return {(flat[max(0, m.start() - _CONTEXT) : m.start()], m.group(0)) for m in MARKER.finditer(flat)}
+
+
+def drop_copied_markers(answer: str, passages: list[str]) -> tuple[str, int]:
+    """Remove markers the answer copied along with a passage's text.
+
+    A document can carry its own "[1][2]" (a paper's references, or an attack
+    dressed as citations). When the answer repeats such a marker right after the
+    same words as in the passage, it is the document's text, not the model's
+    citation; checking it would let a document choose what the answer cites. The
+    sentence keeps its words and is then cited by what supports it.
+    """
+    planted = set().union(*(_marker_keys(p) for p in passages)) if passages else set()
+    if not planted:
+        return answer, 0
+    keep: list[str] = []
+    flat_before = ""
+    last = 0
+    dropped = 0
+    for m in MARKER.finditer(answer):
+        flat_before += re.sub(r"\s+", "", answer[last : m.start()])
+        key = (flat_before[-_CONTEXT:], re.sub(r"\s+", "", m.group(0)))
+        keep.append(answer[last : m.start()])
+        if len(key[0]) == _CONTEXT and key in planted:
+            dropped += 1
+        else:
+            keep.append(m.group(0))
+        flat_before += key[1]
+        last = m.end()
+    keep.append(answer[last:])
+    return "".join(keep), dropped
+
+
 def is_refusal(text: str) -> bool:
     low = text.lower()
     return any(cue in low for cue in REFUSAL_CUES)
@@ -98,6 +138,9 @@ def check(answer: str, passages: list[str], *, cross_lingual: bool = False) -> C
     ``cross_lingual``: the answer is in another language than the passages, so
     only numbers can be checked; citations are kept as the model gave them.
     """
+    answer, copied = drop_copied_markers(answer, passages)
+    # Markers inside passages are the documents' text: their digits support no number.
+    passages = [MARKER.sub(" ", p) for p in passages]
     citations: list[Citation] = []
     dropped: list[int] = []
     parts: list[str] = []
@@ -137,6 +180,7 @@ def check(answer: str, passages: list[str], *, cross_lingual: bool = False) -> C
         dropped=tuple(dropped),
         supported_share=supported / claims if claims else 0.0,
         claims=claims,
+        copied=copied,
     )
 
 

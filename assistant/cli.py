@@ -25,6 +25,7 @@ examples:
   assistant chat                                 a conversation; follow-up questions work
   assistant status                               what is indexed, which models, where data lives
   assistant ui                                   the web page, at http://127.0.0.1:7860
+  assistant serve                                Chroma server + model server + web page, for a team; --stop ends them
   assistant privacy                              the privacy report: guard, data folder, models, bytes not uploaded
   assistant forget 003_article.txt               remove a document and wipe its text from the index files
   assistant purge                                remove everything the assistant stored
@@ -49,6 +50,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chunk-size", type=int, help="chunk size in characters (default 200); changing it needs --rebuild")
     g.add_argument("--chunk-overlap", type=int, help="overlap in characters, whole sentences (default 40)")
     g.add_argument("--debug-log", action="store_const", const=True, help="DEBUG: also log questions, answers and sources as text to DATA/logs/debug.jsonl (off by default: logs hold no text)")
+    g.add_argument("--chroma-url", metavar="URL", help="use the Chroma server at http://HOST:PORT (started with `chroma run`) instead of the embedded store")
+    g.add_argument("--llm-url", metavar="URL", help="use the OpenAI-compatible model server at http://HOST:PORT/v1 (llama_cpp.server, llama-server) instead of llama.cpp in-process")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,6 +106,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login; required with a --host other machines can reach")
     _common(p)
+    p = sub.add_parser("serve", help="start the Chroma server, the model server and the web page, for a team", description="Start a Chroma server (`chroma run`, data in DATA/chroma-server), the model server (`python -m llama_cpp.server`) and the web page pointed at both; each listens on loopback unless told otherwise. Ctrl-C or `assistant serve --stop` stops all three. A configured --chroma-url or --llm-url is used instead of starting that server.")
+    p.add_argument("--stop", action="store_true", help="stop the stack started from this data folder")
+    p.add_argument("--host", default="127.0.0.1", help="address of the web page (default 127.0.0.1); any other needs --auth")
+    p.add_argument("--port", type=int, default=7860, help="port of the web page (default 7860)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login on the web page; required with a --host other machines can reach")
+    p.add_argument("--chroma-host", default="127.0.0.1", help="address of the Chroma server (default 127.0.0.1; it has no login)")
+    p.add_argument("--chroma-port", type=int, default=8000, help="port of the Chroma server (default 8000)")
+    p.add_argument("--llm-host", default="127.0.0.1", help="address of the model server (default 127.0.0.1; it has no login)")
+    p.add_argument("--llm-port", type=int, default=8080, help="port of the model server (default 8080)")
+    _common(p)
     return top
 
 
@@ -117,12 +130,19 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = config.load({k: v for k, v in vars(args).items()})
         contain(settings.data_dir)
-        egress.install(log_path=audit.egress_log(settings))
+        from assistant.servers import allowed_hosts
+
+        egress.install(allowed=allowed_hosts(settings), log_path=audit.egress_log(settings))  # loopback and the configured servers
         _log_to(settings.logs_dir)
         return COMMANDS[args.command](args, settings)
     except Error as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # e.g. a read-only or full data folder: one line, not a traceback
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: cannot write{where}: {err.strerror or err} (the data folder must be writable and have free space; "
+              "or choose another with --data-dir)", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -133,6 +153,7 @@ def _log_to(logs_dir: Path) -> None:
     there carries document text, questions or answers (that is debug_log's file)."""
     import logging
 
+    logging.raiseExceptions = False  # a full disk must not turn every log line into a printed traceback
     logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     handler = logging.FileHandler(logs_dir / "assistant.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -142,10 +163,10 @@ def _log_to(logs_dir: Path) -> None:
     logging.getLogger("assistant.egress").addHandler(shout)
 
 
-def _assistant(settings, *, progress=True):
+def _assistant(settings, *, progress=True, preload=False):
     from assistant.answer import Assistant
 
-    return Assistant(settings, progress=progress)
+    return Assistant(settings, progress=progress, preload=preload)
 
 
 def cmd_ingest(args, settings) -> int:
@@ -154,13 +175,24 @@ def cmd_ingest(args, settings) -> int:
     if missing:  # nothing is touched when a named path is wrong
         print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 1
-    if args.rebuild and settings.index_dir.exists():
-        shutil.rmtree(settings.index_dir)
+    if args.rebuild and settings.chroma_url:  # the server's collection, then this client's side of it
+        from assistant.servers import index_root
+        from index.store import drop
+
+        from ingest.pipeline import clear_index
+
+        drop(settings.chroma_url)
+        if index_root(settings).is_dir():
+            clear_index(index_root(settings))  # under the ingest lock, as below
+    elif args.rebuild and settings.index_dir.exists():
+        from ingest.pipeline import clear_index
+
+        clear_index(settings.index_dir)  # under the ingest lock: never deleted under a running ingest
     a = _assistant(settings)
     report = a.ingest(paths)
     _print_skipped(report)
     print(report.summary())
-    print(f"index: {a.index.count()} chunks from {len(a.index.documents())} documents in {settings.index_dir}")
+    print(f"index: {a.index.count()} chunks from {len(a.index.documents())} documents in {settings.chroma_url or settings.index_dir}")
     return 0
 
 
@@ -188,7 +220,7 @@ def cmd_ask(args, settings) -> int:
     if not args.question.strip():
         print("error: the question is empty", file=sys.stderr)
         return 2
-    a = _assistant(settings)
+    a = _assistant(settings, preload=True)
     a.model_path()  # a bad --model fails now, before any ingest work
     _print_report_if_any(a.ensure_ingested())
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
@@ -212,7 +244,7 @@ def _print_checked(answer) -> None:
 
 
 def cmd_chat(args, settings) -> int:
-    a = _assistant(settings)
+    a = _assistant(settings, preload=True)
     a.model_path()
     _print_report_if_any(a.ensure_ingested())
     history: list[dict] = []
@@ -263,7 +295,10 @@ def cmd_status(args, settings) -> int:
     from assistant.models import DEFAULT_GGUF_NAME, default_embedder_path, describe
     from index.embed import describe_folder
 
-    status: dict = {"data_dir": str(settings.data_dir), "index_dir": str(settings.index_dir)}
+    from assistant.servers import index_root
+
+    status: dict = {"data_dir": str(settings.data_dir), "index_dir": str(index_root(settings))}
+    status["servers"] = {"chroma_url": settings.chroma_url, "llm_url": settings.llm_url}
     a = _assistant(settings, progress=False)
     docs = a.index.documents()
     status["documents"] = len(docs)
@@ -284,11 +319,14 @@ def cmd_status(args, settings) -> int:
         print(json.dumps(status, ensure_ascii=False, indent=2))
         return 0
     print(f"data folder:  {status['data_dir']}")
-    print(f"index:        {status['chunks']} chunks from {status['documents']} documents")
+    where = f" on the Chroma server {settings.chroma_url}" if settings.chroma_url else ""
+    print(f"index:        {status['chunks']} chunks from {status['documents']} documents{where}")
     for d in status["sources"]:
         print(f"  {d['source']}  {d['chunks']:>4} chunks  {d['title']}")
     m = status["model"]
     print(f"answer model: {m['path']}" + (f"  {m['bytes'] / 1e6:.0f} MB  sha256 {m['sha256'][:16]}…" if "sha256" in m else f"  ({m['note']})"))
+    if settings.llm_url:
+        print(f"              run by the model server {settings.llm_url} (this file gives the chat template and tokenizer)")
     e = status["embedder"]
     print(f"embedder:     {e['path']}  {e['bytes'] / 1e6:.0f} MB  ({e['model_type']})")
     print(f"llama.cpp:    llama-cpp-python {status['llama_cpp_python']}; {status['llama_cpp_system_info']}")
@@ -312,7 +350,8 @@ def cmd_forget(args, settings) -> int:
         return 1
     for source in args.sources:
         n = a.forget(source)
-        print(f"forgot {source}: {n} chunks removed; its text is gone from the index files")
+        note = a.index.store.files_note  # a Chroma server whose files only its admin can compact
+        print(f"forgot {source}: {n} chunks removed; " + (f"note: {note}" if note else "its text is gone from the index files"))
     return 0
 
 
@@ -341,6 +380,15 @@ def cmd_purge(args, settings) -> int:
     return 0
 
 
+def cmd_serve(args, settings) -> int:
+    from assistant import stack
+
+    if args.stop:
+        return stack.stop(settings)
+    return stack.serve(settings, host=args.host, port=args.port, auth=args.auth, chroma_host=args.chroma_host,
+                       chroma_port=args.chroma_port, llm_host=args.llm_host, llm_port=args.llm_port)
+
+
 def cmd_ui(args, settings) -> int:
     from assistant import ui  # imports Gradio: only now, after contain() pointed its temp folder into the data folder
 
@@ -349,7 +397,7 @@ def cmd_ui(args, settings) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "status": cmd_status,
-    "privacy": cmd_privacy, "forget": cmd_forget, "purge": cmd_purge, "ui": cmd_ui,
+    "privacy": cmd_privacy, "forget": cmd_forget, "purge": cmd_purge, "ui": cmd_ui, "serve": cmd_serve,
 }
 
 

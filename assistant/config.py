@@ -44,6 +44,8 @@ class Settings:
     seed: int = 0
     redact: bool = False  # replace personal data by placeholders at ingest (ingest.redact)
     debug_log: bool = False  # log questions, answers and passages to DATA/logs/debug.log (off: logs hold no text)
+    chroma_url: str | None = None  # a Chroma server (`chroma run`), http://HOST:PORT; None = the embedded store
+    llm_url: str | None = None  # an OpenAI-compatible model server, http://HOST:PORT/v1; None = llama.cpp in-process
 
     @property
     def index_dir(self) -> Path:
@@ -81,9 +83,39 @@ class Settings:
             problems.append("temperature must be between 0 and 2")
         if self.max_tokens < 16:
             problems.append("max_tokens must be at least 16")
+        elif self.max_tokens > self.n_ctx - 256:
+            problems.append(f"max_tokens ({self.max_tokens}) must leave at least 256 of n_ctx ({self.n_ctx}) for the prompt")
+        if self.n_threads < 0:
+            problems.append("n_threads must be 0 (all cores) or more")
+        for name in ("dense_weight", "lexical_weight"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                problems.append(f"{name} must be 0 or more")
+        problems += [f"{name} {why}" for name, why in _url_problems(self)]
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return self
+
+
+def _url_problems(settings: Settings):
+    """chroma_url must be http(s)://HOST:PORT; llm_url http(s)://HOST:PORT[/PATH] (the API root, e.g. /v1)."""
+    from urllib.parse import urlsplit
+
+    for name in ("chroma_url", "llm_url"):
+        url = getattr(settings, name)
+        if url is None:
+            continue
+        try:
+            parts = urlsplit(url)
+            parts.port  # raises on a port that is not a number
+        except ValueError:
+            yield name, f"is not a valid URL: {url!r}"
+            continue
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            yield name, f"must look like http://HOST:PORT, got {url!r}"
+        elif parts.query or parts.fragment or parts.username:
+            yield name, f"must be a plain http://HOST:PORT address without login, query or fragment, got {url!r}"
+        elif name == "chroma_url" and parts.path.strip("/"):
+            yield name, f"must be http://HOST:PORT without a path (a Chroma server serves at its root), got {url!r}"
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -106,9 +138,13 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             if str(value).strip().lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError
+        if base is str:
+            return str(value).strip()
         if base is Path:
             return Path(str(value)).expanduser()
         if base is int and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError  # k = 2.5 is a mistake, not 2
             return int(value)
         if base is float and not isinstance(value, bool):
             return float(value)

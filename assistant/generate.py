@@ -16,6 +16,7 @@ import codecs
 import collections
 import ctypes
 import os
+import re
 import sys
 import threading
 import time
@@ -48,7 +49,8 @@ class Generator(Protocol):
     def count_tokens(self, messages: list[dict]) -> int: ...
 
     def stream(
-        self, messages: list[dict], *, max_tokens: int, temperature: float = 0.0, stop: list[str] | None = None
+        self, messages: list[dict], *, max_tokens: int, temperature: float = 0.0, stop: list[str] | None = None,
+        aside: bool = False,
     ) -> Iterator[str]: ...
 
 
@@ -122,6 +124,7 @@ class LlamaGenerator:
         # first is unfinished would wait forever, so that raises instead.
         self._lock = threading.Lock()
         self._owner: int | None = None
+        self._kept: _KeptState | None = None  # the conversation's context, kept while an aside runs
         try:
             self._llm = Llama(
                 model_path=str(model_path),
@@ -141,6 +144,7 @@ class LlamaGenerator:
                 f"cannot load model {model_path} ({_llama_said()}): "
                 "the file is truncated or corrupt; re-create or re-download it, or check --model"
             ) from None
+        self._special_texts: list[str] | None = None  # the vocabulary's special-token strings, when needed
         self._formatter = self._chat_formatter()
         self._stop_ids = self._end_of_turn_ids()
 
@@ -178,15 +182,60 @@ class LlamaGenerator:
     def _tokens(self, messages: list[dict]) -> list[int]:
         import llama_cpp
 
-        # special=True: the template's markers (<|im_start|>…) must become their
-        # special tokens, not be spelled out as text.
-        tokens = self._llm.tokenize(self.render(messages).encode("utf-8"), add_bos=False, special=True)
+        # Only the chat template's own markers may become special tokens. The contents
+        # (passages, the question, earlier answers) can hold the text "<|im_start|>system":
+        # tokenized with special=True it would become the real marker and open a turn the
+        # document wrote. So the template is rendered with a stand-in for each content,
+        # the scaffolding around the stand-ins is tokenized with special=True (markers ->
+        # special tokens) and each content with special=False (marker text -> plain text).
+        # Every boundary in the default (ChatML) template is a newline or a special token,
+        # so for contents without marker text the tokens are exactly those of the whole
+        # rendering. A template that drops, repeats or reorders contents gets the whole
+        # rendering instead, with the vocabulary's special-token strings broken up inside
+        # the contents by a word joiner.
+        tokens = self._scaffolded_tokens(messages)
+        if tokens is None:
+            rendered = self.render([{**m, "content": self._defuse(str(m["content"]))} for m in messages])
+            tokens = self._llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
         bos = self._llm.token_bos()
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         # add BOS the way llama.cpp would, unless the template already wrote it
         if llama_cpp.llama_vocab_get_add_bos(vocab) and bos != -1 and tokens[:1] != [bos]:
             tokens.insert(0, bos)
         return tokens
+
+    def _scaffolded_tokens(self, messages: list[dict]) -> list[int] | None:
+        holders = [f"\ue000{i}\ue001" for i in range(len(messages))]  # private-use: survive any template
+        rendered = self.render([{**m, "content": h} for m, h in zip(messages, holders)])
+        pieces = _STAND_IN.split(rendered)
+        if pieces[1::2] != holders:
+            return None
+        tokens: list[int] = []
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                text, special = str(messages[i // 2]["content"]), False
+            else:
+                text, special = piece, True
+            if text:
+                tokens += self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+        return tokens
+
+    def _defuse(self, text: str) -> str:
+        if self._special_texts is None:
+            import llama_cpp
+
+            vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+            wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+            texts = {
+                self._llm._model.token_get_text(t)
+                for t in range(self._llm.n_vocab())
+                if llama_cpp.llama_vocab_get_attr(vocab, t) & wanted
+            }
+            self._special_texts = sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
+        for marker in self._special_texts:
+            if marker in text:
+                text = text.replace(marker, marker[0] + "\u2060" + marker[1:])
+        return text
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self._tokens(messages))  # the vocab only: no lock, safe while a stream is open
@@ -200,24 +249,31 @@ class LlamaGenerator:
         max_tokens: int,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        aside: bool = False,
     ) -> Iterator[str]:
         """Yield the answer in text pieces; last_stats is filled when it ends,
         even if the caller stops early. A prompt that does not leave room for
-        max_tokens raises ValueError here, at the call, not at the first piece."""
+        max_tokens raises ValueError here, at the call, not at the first piece.
+
+        ``aside`` marks a side task (rewriting or translating a question): the
+        context it displaces is kept and brought back for the next call that
+        continues it, so a chat's system prompt and earlier turns are not processed again.
+        """
         prompt = self._tokens(messages)
         if len(prompt) + max_tokens > self.n_ctx:
             raise ValueError(
                 f"prompt of {len(prompt)} tokens + max_tokens {max_tokens} exceeds n_ctx {self.n_ctx}: "
                 "the caller must shorten the prompt"
             )
-        return self._generate(prompt, max_tokens, temperature, [s for s in (stop or []) if s])
+        return self._generate(prompt, max_tokens, temperature, [s for s in (stop or []) if s], aside)
 
-    def _generate(self, prompt: list[int], max_tokens: int, temperature: float, stops: list[str]) -> Iterator[str]:
+    def _generate(self, prompt: list[int], max_tokens: int, temperature: float, stops: list[str], aside: bool) -> Iterator[str]:
         if self._owner == threading.get_ident():
             raise RuntimeError("a previous stream() of this generator is still open: finish or close it first")
         with self._lock:  # held while the caller iterates
             self._owner = threading.get_ident()
             try:
+                self._switch_context(prompt, aside)
                 yield from self._run(prompt, max_tokens, temperature, stops)
             finally:
                 self._owner = None
@@ -268,6 +324,56 @@ class LlamaGenerator:
                 if stats.completion_tokens > 1 and end > first_at:
                     stats.tokens_per_s = (stats.completion_tokens - 1) / (end - first_at)
             self.last_stats = stats
+
+
+    # ----------------------------------------------------- kept context
+
+    def _switch_context(self, prompt: list[int], aside: bool) -> None:
+        """llama.cpp keeps one context and reuses only its common prefix with the next
+        prompt. Before an aside displaces a long context, copy that context's state
+        (about 28 KB per token for the default model); before a later call, bring it
+        back if it shares more with the prompt than what is live."""
+        live = self._llm._input_ids.tolist()
+        shared = _common_prefix(live, prompt)
+        if aside:
+            if len(live) - shared >= _KEEP_MIN_TOKENS:
+                self._kept = _KeptState.save(self._llm, live)
+        elif self._kept is not None:
+            kept, self._kept = self._kept, None
+            if _common_prefix(kept.tokens, prompt) > shared:
+                kept.restore(self._llm)
+
+
+@dataclass
+class _KeptState:
+    tokens: list[int]
+    data: ctypes.Array
+    size: int
+
+    @classmethod
+    def save(cls, llm, tokens: list[int]) -> _KeptState:
+        import llama_cpp
+
+        size = llama_cpp.llama_state_get_size(llm._ctx.ctx)
+        data = (ctypes.c_uint8 * size)()
+        return cls(tokens, data, llama_cpp.llama_state_get_data(llm._ctx.ctx, data, size))
+
+    def restore(self, llm) -> None:
+        import llama_cpp
+
+        if llama_cpp.llama_state_set_data(llm._ctx.ctx, self.data, self.size) != self.size:
+            llm.reset()  # a state that does not fit: process the prompt in full instead
+            return
+        llm.input_ids[: len(self.tokens)] = self.tokens
+        llm.n_tokens = len(self.tokens)
+        llm._requires_eval = True  # restored logits are not a live decode's (see Llama.generate)
+
+
+# Below this many tokens, recomputing the displaced context is cheaper than copying it.
+_KEEP_MIN_TOKENS = 64
+
+
+_STAND_IN = re.compile("(\ue000\\d+\ue001)")
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

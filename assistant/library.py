@@ -13,13 +13,14 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from index.errors import Error
+from index.errors import Error, SkipFile
 from index.search import Index
-from ingest.load import SUFFIXES, content_hash
+from ingest.load import SUFFIXES, content_hash, read_file, read_text
 from ingest.pipeline import Manifest
 
 UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes; a text document this large is almost surely a mistake
 NAME_MAX = 100  # characters of the stem kept in a saved name
+NAME_BYTES = 200  # and at most this many bytes of it: file systems allow 255 per name, and 100 CJK characters are 300
 
 
 class UploadRefused(Error):
@@ -57,7 +58,10 @@ def safe_name(name: str) -> str:
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = re.sub(r"[^\w\-. ()（）]+", "_", stem).strip(" ._")[:NAME_MAX] or "upload"
+    stem = re.sub(r"[^\w\-. ()（）]+", "_", stem).strip(" ._")[:NAME_MAX]
+    while len(stem.encode("utf-8")) > NAME_BYTES:
+        stem = stem[:-1]
+    stem = stem.strip(" ._") or "upload"
     suffix = re.sub(r"[^\w]+", "", suffix).lower()
     return f"{stem}.{suffix}" if suffix else stem
 
@@ -66,7 +70,9 @@ def save_upload(src: Path, folder: Path, index: Index) -> Path:
     """Copy an uploaded file into ``folder`` under a safe name, readable by the owner only.
 
     Refused (UploadRefused): an unsupported type, a file over UPLOAD_LIMIT, content
-    already in the library (same sha256), or a name that a document from elsewhere holds.
+    that is not text whatever its name says (binary data, an unknown encoding, an
+    empty file), content already in the library (same sha256), or a name that a
+    document from elsewhere holds.
     """
     name = safe_name(src.name)
     suffix = PurePosixPath(name).suffix
@@ -75,7 +81,13 @@ def save_upload(src: Path, folder: Path, index: Index) -> Path:
     size = src.stat().st_size
     if size > UPLOAD_LIMIT:
         raise UploadRefused("refused_size", f"{src.name}: larger than {UPLOAD_LIMIT // 2**20} MB", mb=UPLOAD_LIMIT // 2**20)
-    data = src.read_bytes()
+    try:
+        data = read_file(src, UPLOAD_LIMIT)
+        read_text(data)  # the type is judged by the content, not by the name
+    except SkipFile as err:
+        if "too large" in str(err):  # it grew after the size check
+            raise UploadRefused("refused_size", f"{src.name}: larger than {UPLOAD_LIMIT // 2**20} MB", mb=UPLOAD_LIMIT // 2**20) from None
+        raise UploadRefused("refused_content", f"{src.name}: {err}", reason=str(err)) from None
     digests = {content_hash(data), content_hash(data, redact=True)}  # however the library was ingested
     same = next((d.source for d in index.documents().values() if d.doc_hash in digests), None)
     if same is not None:

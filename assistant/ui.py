@@ -1,8 +1,10 @@
 """`assistant ui`: the web page. ``build_app`` lays out the page and wires its handlers; ``launch`` serves it.
 
-One Assistant (index and models, loaded once) serves every browser session. The
-handlers that use it share one Gradio concurrency group of size one, so questions,
-uploads and deletions from several sessions wait in the queue instead of racing.
+One Assistant (index and models, loaded once) serves every browser session.
+Questions from all sessions wait in one Gradio queue and are answered one at a
+time (the page shows each its place in the queue); uploads, deletions and
+re-ingests have a queue of their own, so ingesting never holds up a question
+(the index keeps its two halves consistent under a lock, see index.search).
 
 Import this module only after ``privacy.contain`` (``cli.main`` calls it): it points
 GRADIO_TEMP_DIR into the data folder, and Gradio reads it on import, so uploads never land in /tmp.
@@ -43,8 +45,10 @@ HEAD = (
     "connect-src 'self'; worker-src 'self' blob:; frame-src 'self'\">"
 )
 UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm"]
-# Every handler that asks, ingests, forgets or switches the model runs in this group, one at a time.
-ONE_AT_A_TIME = {"concurrency_id": "assistant", "concurrency_limit": 1}
+# Questions (and switching the model) run in this group, one at a time; the others wait, queued.
+ONE_AT_A_TIME = {"concurrency_id": "questions", "concurrency_limit": 1}
+# Uploads, deletions and re-ingests: their own queue, beside the questions'.
+LIBRARY = {"concurrency_id": "library", "concurrency_limit": 1}
 
 
 class Engine:
@@ -256,7 +260,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 n = engine.assistant.forget(source)
             except Exception as err:
                 return {library_status: f"{words['error']}: {_message(err)}"}
-            return {library_status: words["forgot"].format(source=source, n=n)} | library_view(lang_value)
+            note = engine.assistant.index.store.files_note  # a Chroma server only its admin can compact
+            message = words["forgot"].format(source=source, n=n) + (f" ({note})" if note else "")
+            return {library_status: message} | library_view(lang_value)
 
         def reingest(lang_value: str) -> dict:
             words = TEXT[lang_value]
@@ -292,9 +298,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         for event in (clear_btn.click, chatbot.clear):
             wire(event, clear, [lang], cleared, "clear")
         wire(library_tab.select, library_view, [lang], [library_html, document], "library")
-        wire(files.upload, upload, [files, lang], [upload_results, library_status, files, library_html, document], "upload", **ONE_AT_A_TIME)
-        wire(forget_btn.click, forget, [document, lang], [library_status, library_html, document], "forget", **ONE_AT_A_TIME)
-        wire(reingest_btn.click, reingest, [lang], [library_status, upload_results, library_html, document], "reingest", **ONE_AT_A_TIME)
+        wire(files.upload, upload, [files, lang], [upload_results, library_status, files, library_html, document], "upload", **LIBRARY)
+        wire(forget_btn.click, forget, [document, lang], [library_status, library_html, document], "forget", **LIBRARY)
+        wire(reingest_btn.click, reingest, [lang], [library_status, upload_results, library_html, document], "reingest", **LIBRARY)
         wire(model.input, choose_model, [model, lang], [model, model_info], "model", **ONE_AT_A_TIME)
         for event in (refresh_btn.click, privacy_timer.tick, privacy_tab.select):
             wire(event, privacy_view, [lang], [privacy_html], "privacy")

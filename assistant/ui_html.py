@@ -189,6 +189,11 @@ def privacy(report: dict, lang: str) -> str:
          f"<code>{escape(m['path'])}</code> · {_size(m['bytes'])} · sha256 <code>{escape((m['sha256'] or '—')[:16])}</code> · {escape(m['origin'])}")
         for m in report["models"]
     ]
+    rows += [  # the configured servers, the only hosts besides loopback the guard lets through
+        (escape(srv["role"]), f"<code>{escape(srv['url'])}</code> · {escape(srv['scope'])}"
+         + (f' · <strong>{escape(srv["warning"])}</strong>' if srv["warning"] else ""))
+        for srv in report.get("servers", [])
+    ]
     rows += [(f"{t['commands']}: {escape(name)}", f"<code>{escape(cmd)}</code>") for name, cmd in report["commands"].items()]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     stamp = datetime.now().strftime("%H:%M:%S")

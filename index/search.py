@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -43,23 +44,53 @@ class DocInfo:
 
 
 class Index:
-    """Open (or create) the index under ``root``; refuse one built by another embedder or chunker."""
+    """Open (or create) the index under ``root``; refuse one built by another embedder or chunker.
 
-    def __init__(self, root: Path, embedder: Embedder, *, chunker: str):
+    With ``chroma_url`` the vectors live on a Chroma server (``chroma_path``: that
+    server's data folder when this machine started it, for ``forget`` to compact);
+    the BM25 side always lives under ``root``, one per client, and follows the
+    server's collection: before each search one small request reads the
+    collection's write marker, and only when another client wrote since does it
+    compare chunk ids and fetch what changed (see README, "Serving a team").
+    """
+
+    def __init__(self, root: Path, embedder: Embedder, *, chunker: str, chroma_url: str | None = None, chroma_path: Path | None = None):
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.root = root
         self.embedder = embedder
-        self.store = VectorStore(root / "chroma", {"embedder": embedder.id, "chunker": chunker})
+        build = {"embedder": embedder.id, "chunker": chunker}
+        if chroma_url:
+            self.store = VectorStore(chroma_path, build, url=chroma_url)
+        else:
+            self.store = VectorStore(root / "chroma", build)
         self.lexical = LexicalIndex(root / "lexical.json", cache_dir=root / "cache")
+        # Writers (ingest, forget) and searches may run on different threads (the web page
+        # ingests while it answers): the BM25 side is only changed or read under this lock.
+        self._lock = threading.RLock()
+        self._seen: str | None = None  # the store's write marker the BM25 side is in step with
         self._repair_lexical()
 
     def _repair_lexical(self) -> None:
-        """Chroma is written first, so after a crash the BM25 side may lag: rebuild it from Chroma."""
-        if self.lexical.ids() != self.store.ids():
-            self.lexical.clear()
-            self.lexical.add((c.id, indexed_text(c)) for c in self.store.chunks())
-            self.lexical.save()
+        """Bring the BM25 side in step with Chroma, by chunk id (ids are content hashes).
+
+        Chroma is written first, so after a crash the BM25 side may lag; with a shared
+        server, other clients add and remove chunks. Only the difference is fetched.
+        """
+        with self._lock:
+            seen = self.store.write_token()  # before the ids: a write after this changes it again
+            stored, have = self.store.ids(), self.lexical.ids()
+            if stored != have:
+                self.lexical.remove(have - stored)
+                fetched = self.store.get(sorted(stored - have))
+                self.lexical.add((cid, indexed_text(fetched[cid])) for cid in sorted(fetched))
+                self.lexical.save()
+            self._seen = seen
+
+    def sync(self) -> None:
+        """Catch up with writes made by anyone else since the last look: one small request when there were none."""
+        if self.store.write_token() != self._seen:
+            self._repair_lexical()
 
     def count(self) -> int:
         return self.store.count()
@@ -108,17 +139,19 @@ class Index:
         if not chunks:
             return
         vectors = self.embedder.embed([indexed_text(c) for c in chunks], progress=progress)
-        self.store.upsert(chunks, vectors)
-        self.lexical.add((c.id, indexed_text(c)) for c in chunks)
-        self.lexical.save()
+        with self._lock:
+            self.store.upsert(chunks, vectors)
+            self.lexical.add((c.id, indexed_text(c)) for c in chunks)
+            self.lexical.save()
 
     def remove(self, ids: Sequence[str], *, scrub: bool = False) -> None:
         """Delete chunks from both indexes; ``scrub`` also wipes their text from the store's files (slower)."""
         if not ids:
             return
-        self.store.delete(ids)
-        self.lexical.remove(ids)
-        self.lexical.save()  # written anew and renamed: the old file's bytes are not kept
+        with self._lock:
+            self.store.delete(ids)
+            self.lexical.remove(ids)
+            self.lexical.save()  # written anew and renamed: the old file's bytes are not kept
         if scrub:
             self.store.scrub(ids)
 
@@ -130,9 +163,11 @@ class Index:
         """
         if not self.store.count() or not query.strip():
             return []
+        self.sync()
         dense = self.store.query(self.embedder.embed([query])[0], fusion.pool) if fusion.dense else []
         lexical_query = f"{query} {expand(query)}" if expand else query
-        lexical = self.lexical.search(lexical_query, fusion.pool) if fusion.lexical else []
+        with self._lock:
+            lexical = self.lexical.search(lexical_query, fusion.pool) if fusion.lexical else []
         scores: dict[str, float] = {}
         for weight, ranking in ((fusion.dense, dense), (fusion.lexical, lexical)):
             for rank, (cid, _) in enumerate(ranking, 1):

@@ -3,14 +3,23 @@
 Chroma is the source of truth for what is indexed: every chunk carries its
 source, offsets and the hash of the file it came from, so the lexical index and
 the document list can always be rebuilt from it.
+
+Two ways to reach it: the embedded store (a folder of this machine, the default)
+or a Chroma server started with Chroma's own ``chroma run`` (``url``), which
+several assistants may share. Every write also puts a fresh random value under
+``writes`` in the collection's metadata, so a client can tell cheaply (one
+small request) whether anyone changed the collection since it last looked.
 """
 
 from __future__ import annotations
 
+import functools
+import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
+from urllib.parse import urlsplit
 
-from index.errors import IndexMismatch, StoreError
+from index.errors import Error, IndexMismatch, StoreError
 from index.types import Chunk
 
 COLLECTION = "chunks"
@@ -23,6 +32,60 @@ _BATCH = 1000  # Chroma caps the size of one add/get; stay well under it
 _SYNC = 2
 _HNSW = {"hnsw:space": "cosine", "hnsw:sync_threshold": _SYNC, "hnsw:batch_size": _SYNC}
 _DELETE = 3  # Chroma's operation code for a delete in its log
+WRITES = "writes"  # collection metadata key: a new random value after every write, by any client
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _unreachable(err: BaseException) -> bool:
+    """A connection that could not be made or broke off (server down, killed, wrong port)."""
+    import httpx
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, (httpx.TransportError, ConnectionError)) or "could not connect to a chroma server" in str(err).lower():
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _http_client(url: str):
+    import chromadb
+    from chromadb.config import Settings
+
+    parts = urlsplit(url)
+    return chromadb.HttpClient(
+        host=parts.hostname, port=parts.port or (443 if parts.scheme == "https" else 80),
+        ssl=parts.scheme == "https", settings=Settings(anonymized_telemetry=False),  # telemetry off
+    )
+
+
+def _server_error(url: str, err: BaseException, doing: str) -> str:
+    if _unreachable(err):
+        return f"cannot reach the Chroma server at {url} while {doing}: is its `chroma run` still running?"
+    return f"the Chroma server at {url} failed while {doing}: {_first_line(err)}"
+
+
+def _translated(doing: str):
+    """Chroma's own exceptions (and httpx's, in server mode) become one-line StoreErrors."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def inner(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except Error:
+                raise
+            except Exception as err:
+                raise StoreError(self._explain(err, doing)) from err
+
+        return inner
+
+    return wrap
 
 
 def _to_meta(c: Chunk) -> dict:
@@ -42,26 +105,48 @@ def _from_record(cid: str, text: str, meta: dict) -> Chunk:
 
 
 class VectorStore:
-    """A persistent Chroma collection that records which embedder and chunker built it."""
+    """A Chroma collection that records which embedder and chunker built it.
 
-    def __init__(self, path: Path, build: dict[str, str]):
+    ``url`` None: the embedded store in the folder ``path``. ``url`` given: a Chroma
+    server; ``path`` is then the server's own data folder when this machine started
+    it (``assistant serve``), so that ``scrub`` can compact its files, else None.
+    """
+
+    def __init__(self, path: Path | None, build: dict[str, str], *, url: str | None = None):
         import chromadb
         from chromadb.config import Settings
 
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = path / "chroma.sqlite3"
+        self.url = url.rstrip("/") if url else None
+        self.path = Path(path) if path is not None else None
+        self._db = self.path / "chroma.sqlite3" if self.path is not None else None
+        self._build = dict(build)
         try:
             # Telemetry off: nothing about the user's documents or usage leaves the machine.
-            self._client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
-            # embedding_function=None: vectors always come from our embedder; Chroma's
-            # default one would download an ONNX model on first use.
-            self._col = self._client.get_or_create_collection(COLLECTION, embedding_function=None, metadata={**_HNSW, **build})
-            if self._sync_threshold() > _SYNC and not self._col.count():  # made by an older version, still empty
-                self._client.delete_collection(COLLECTION)
-                self._col = self._client.create_collection(COLLECTION, embedding_function=None, metadata={**_HNSW, **build})
+            if self.url is None:
+                self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+            else:
+                self._client = _http_client(self.url)
+            self._open()
+        except Error:
+            raise
         except Exception as err:
-            raise StoreError(f"cannot open the vector store at {path}: {err}") from err
-        self._check_build(build)
+            raise StoreError(self._explain(err, "opening the collection")) from err
+
+    def _explain(self, err: BaseException, doing: str) -> str:
+        if self.url:
+            return _server_error(self.url, err, doing)
+        return f"the vector store at {self.path} failed while {doing}: {_first_line(err)}"
+
+    def _open(self) -> None:
+        # embedding_function=None: vectors always come from our embedder; Chroma's
+        # default one would download an ONNX model on first use.
+        metadata = {**_HNSW, **self._build}
+        self._col = self._client.get_or_create_collection(COLLECTION, embedding_function=None, metadata=metadata)
+        if self._sync_threshold() > _SYNC and not self._col.count():  # made by an older version, still empty
+            self._client.delete_collection(COLLECTION)
+            self._col = self._client.create_collection(COLLECTION, embedding_function=None, metadata=metadata)
+        self._check_build(self._build)
         if self._sync_threshold() > _SYNC:
             raise IndexMismatch("the index was built by an older version that keeps deleted text in its log; rebuild it with: assistant ingest --rebuild")
 
@@ -74,11 +159,45 @@ class VectorStore:
             diff = ", ".join(f"{k}: index has {recorded.get(k)!r}, settings say {v!r}" for k, v in build.items() if recorded.get(k) != v)
             raise IndexMismatch(f"the index was built differently ({diff}); rebuild it with: assistant ingest --rebuild")
         if recorded != build:  # empty collection: adopt the current settings
-            self._col.modify(metadata={**_HNSW, **build})
+            self._bump()
 
+    def _bump(self) -> None:
+        """Mark the collection as written. The hnsw settings live in its configuration, not
+        here (and Chroma refuses to see hnsw:space again), so only ours are written."""
+        self._col.modify(metadata={**self._build, WRITES: uuid.uuid4().hex})
+
+    @_translated("checking for changes")
+    def write_token(self) -> str:
+        """The collection's current write marker: it changes whenever any client writes.
+
+        Also notices a collection that another client deleted and made anew
+        (``ingest --rebuild``): this store then follows the new one.
+        """
+        from chromadb.errors import NotFoundError
+
+        try:
+            col = self._client.get_collection(COLLECTION, embedding_function=None)
+        except NotFoundError:  # deleted by another client's rebuild, not yet made anew
+            col = None
+        if col is None or col.id != self._col.id:
+            self._open()
+            col = self._col
+        return str((col.metadata or {}).get(WRITES, ""))
+
+    @property
+    def files_note(self) -> str | None:
+        """None when ``scrub`` can compact the store's files; else what the user must know."""
+        if self._db is not None:
+            return None
+        return (f"the Chroma server at {self.url} keeps its own files: its text is deleted there, but the "
+                "server's SQLite file is compacted only by whoever runs that server (stop it, then "
+                "`sqlite3 PATH/chroma.sqlite3 VACUUM`, PATH being its `chroma run --path`)")
+
+    @_translated("counting chunks")
     def count(self) -> int:
         return self._col.count()
 
+    @_translated("listing chunks")
     def ids(self) -> set[str]:
         out: set[str] = set()
         offset = 0
@@ -89,6 +208,7 @@ class VectorStore:
                 return out
             offset += _BATCH
 
+    @_translated("writing chunks")
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
         for i in range(0, len(chunks), _BATCH):
             part = chunks[i : i + _BATCH]
@@ -98,22 +218,30 @@ class VectorStore:
                 documents=[c.text for c in part],
                 metadatas=[_to_meta(c) for c in part],
             )
+        self._bump()
 
+    @_translated("deleting chunks")
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), _BATCH):
             self._col.delete(ids=ids[i : i + _BATCH])
+        self._bump()
 
-    def scrub(self, ids: Iterable[str]) -> None:
+    @_translated("compacting deleted text")
+    def scrub(self, ids: Iterable[str]) -> bool:
         """After deleting ``ids``, make their text unrecoverable from the store's files.
 
         Two deletes of ids that never exist make Chroma save its vector index and
         prune its log up to the last record; VACUUM then rewrites the database
-        file so that freed pages no longer hold the old bytes.
+        file so that freed pages no longer hold the old bytes. A server's files
+        can be compacted only when this machine knows where they are (``path``):
+        otherwise the deletes are all that happens, and False says so.
         """
         import sqlite3
 
         self._col.delete(ids=["\x00scrub-1", "\x00scrub-2"])
+        if self._db is None:
+            return False
         ids = list(ids)
         con = sqlite3.connect(self._db)
         try:
@@ -129,7 +257,9 @@ class VectorStore:
             raise StoreError(f"cannot compact the vector store {self._db}: {err}") from err
         finally:
             con.close()
+        return True
 
+    @_translated("searching")
     def query(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """The k nearest chunk ids with cosine similarity (1 - cosine distance)."""
         n = self.count()
@@ -138,6 +268,7 @@ class VectorStore:
         res = self._col.query(query_embeddings=[list(vector)], n_results=min(k, n), include=["distances"])
         return [(cid, 1.0 - d) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
+    @_translated("reading chunks")
     def get(self, ids: Sequence[str]) -> dict[str, Chunk]:
         out: dict[str, Chunk] = {}
         for i in range(0, len(ids), _BATCH):
@@ -145,6 +276,7 @@ class VectorStore:
             out.update({cid: _from_record(cid, t, m) for cid, t, m in zip(res["ids"], res["documents"], res["metadatas"])})
         return out
 
+    @_translated("reading chunks")
     def chunks(self, where: dict | None = None) -> list[Chunk]:
         """Every chunk (or those matching a metadata filter), in pages."""
         out: list[Chunk] = []
@@ -155,3 +287,16 @@ class VectorStore:
             if len(res["ids"]) < _BATCH:
                 return out
             offset += _BATCH
+
+
+def drop(url: str) -> None:
+    """Delete the collection on the Chroma server at ``url`` (``ingest --rebuild``); other
+    clients of that server notice at their next search and follow the new collection."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        _http_client(url).delete_collection(COLLECTION)
+    except NotFoundError:
+        pass
+    except Exception as err:
+        raise StoreError(_server_error(url.rstrip("/"), err, "deleting the collection")) from err

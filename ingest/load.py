@@ -14,7 +14,9 @@ line record and heading test in ingest.text; ``read_text`` is re-exported here.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,47 @@ def content_hash(data: bytes, redact: bool = False) -> str:
     h = hashlib.sha256(b"redacted\0" if redact else b"")
     h.update(data)
     return h.hexdigest()
+
+
+def read_file(path: Path, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or SkipFile with a one-line reason.
+
+    Opened without blocking and checked with fstat on the open descriptor, so a
+    named pipe, device or folder that took the file's place is refused instead of
+    read (reading a FIFO would wait forever), and the size checked is that of the
+    file actually read. Nothing is read from a file over the limit.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise SkipFile(f"cannot read file: {_os_reason(err)}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SkipFile(f"not a regular file ({file_kind(st.st_mode)})")
+        if st.st_size > limit:
+            raise SkipFile(f"file too large ({st.st_size:,} bytes, over the {limit // 2**20} MB limit)")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)  # the file may grow while it is read
+    except OSError as err:
+        raise SkipFile(f"cannot read file: {_os_reason(err)}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise SkipFile(f"file too large (over {limit // 2**20} MB)")
+    return data
+
+
+def file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def _os_reason(err: OSError) -> str:
+    return (err.strerror or str(err) or type(err).__name__).splitlines()[0]
 
 
 # --------------------------------------------------------------------------- cleaning rules
@@ -318,12 +361,7 @@ def load_document(path: Path, source: str, *, data: bytes | None = None, redact:
     if suffix not in SUFFIXES:
         raise SkipFile(f"unsupported file type {suffix or '(no suffix)'}; supported: {' '.join(sorted(SUFFIXES))}")
     if data is None:
-        try:
-            if path.stat().st_size > MAX_BYTES:
-                raise SkipFile(f"file too large (over {MAX_BYTES // (1024 * 1024)} MB)")
-            data = path.read_bytes()
-        except OSError as err:
-            raise SkipFile(f"cannot read file: {err.strerror or err}".splitlines()[0]) from None
+        data = read_file(path)
     if len(data) > MAX_BYTES:
         raise SkipFile(f"file too large (over {MAX_BYTES // (1024 * 1024)} MB)")
     text = read_text(data)

@@ -136,3 +136,38 @@ def test_count_tokens_works_while_a_stream_is_open_but_a_second_stream_does_not(
         next(generator.stream(QUESTION, max_tokens=3))
     answer.close()
     assert "".join(generator.stream(QUESTION, max_tokens=3))  # usable again after close
+
+
+def _conversation():
+    first = [
+        {"role": "system", "content": "你是一个简洁的助手。只用一句话回答。"},
+        {"role": "user", "content": "资料：开源模型的权重公开，任何人都可以下载、微调和本地部署，数据不必离开企业。"
+         "闭源模型只能通过供应商的接口使用，企业的数据要上传到供应商的服务器，费用按调用次数计算，"
+         "而且模型的更新和下线都由供应商决定。开源模型需要企业自己准备算力和运维人员。\n\n问题：开源模型可以本地部署吗？"},
+    ]
+    return first, [{"role": "user", "content": "把“它的缺点呢”改写成完整的问题。"}]
+
+
+@pytest.mark.model
+def test_a_conversation_survives_an_aside_and_gives_the_same_answer_as_without_reuse(generator):
+    first, aside = _conversation()
+    answer = "".join(generator.stream(first, max_tokens=40))
+    follow_up = [*first, {"role": "assistant", "content": answer}, {"role": "user", "content": "闭源模型呢？"}]
+    "".join(generator.stream(aside, max_tokens=20, aside=True))  # displaces the conversation
+    reused = "".join(generator.stream(follow_up, max_tokens=40))
+    cached = generator.last_stats.cached_tokens
+    assert generator.count_tokens(first) > 64  # long enough to be kept (_KEEP_MIN_TOKENS)
+    assert cached >= generator.count_tokens(first) - 5  # the first turn came back from the kept state
+
+    generator._llm.reset()  # nothing cached: the follow-up processed from scratch
+    fresh = "".join(generator.stream(follow_up, max_tokens=40))
+    assert generator.last_stats.cached_tokens == 0
+    assert reused == fresh and reused.strip()
+
+
+@pytest.mark.model
+def test_without_an_aside_nothing_is_kept(generator):
+    first, aside = _conversation()
+    "".join(generator.stream(first, max_tokens=5))
+    "".join(generator.stream(aside, max_tokens=5))  # an ordinary call: it simply replaces the context
+    assert generator._kept is None

@@ -1,4 +1,6 @@
+import math
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +55,36 @@ def test_synonyms_are_searched_at_a_lower_weight(tmp_path):
     # The word asked for outranks its synonym.
     idx.add([("exact", "闭源大模型的缺点：费用高昂。")])
     assert [cid for cid, _ in idx.search("闭源模型的缺点", 3)][:2] == ["exact", "heading"]
+
+
+def _reference_bm25(index, query, k1=1.2, b=0.75):
+    """Okapi BM25 written out plainly, to check the array version against."""
+    n = len(index.docs)
+    avg = sum(sum(tf.values()) for tf in index.docs.values()) / n
+    scores = {}
+    for term, weight in query_terms(query).items():
+        df = sum(term in tf for tf in index.docs.values())
+        if not df:
+            continue
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for cid, tf in index.docs.items():
+            if term in tf:
+                norm = k1 * (1 - b + b * sum(tf.values()) / avg)
+                scores[cid] = scores.get(cid, 0.0) + weight * idf * tf[term] * (k1 + 1) / (tf[term] + norm)
+    return scores
+
+
+def test_array_scoring_equals_plain_bm25_and_follows_changes(tmp_path):
+    rng = random.Random(3)
+    words = ["开源", "闭源", "大模型", "成本", "费用", "隐私", "数据", "部署", "企业", "许可证", "社区", "安全"]
+    index = LexicalIndex(tmp_path / "lexical.json")
+    index.add((f"c{i}", "".join(rng.choice(words) for _ in range(rng.randint(3, 30)))) for i in range(300))
+    for step in range(3):
+        for query in ("开源大模型的成本", "数据隐私和安全", "企业部署许可证费用"):
+            got = index.search(query, 10)
+            want = _reference_bm25(index, query)
+            order = {cid: i for i, cid in enumerate(index.docs)}  # ties: the order chunks were added
+            assert [cid for cid, _ in got] == sorted(want, key=lambda c: (-want[c], order[c]))[:10]
+            assert all(abs(s - want[cid]) < 1e-9 for cid, s in got)
+        index.remove([f"c{i}" for i in range(step, 300, 7)])  # changes must reach the arrays
+        index.add([(f"new{step}", "开源开源数据")])

@@ -1,0 +1,317 @@
+"""Answers from an OpenAI-compatible model server, with the in-process generator's behaviour.
+
+The server is llama-cpp-python's own (``python -m llama_cpp.server``) or llama.cpp's
+``llama-server``; it runs the GGUF. This side keeps what decides the answer: the
+prompt is rendered here with the chat template stored in the *same* GGUF and counted
+with its tokenizer (loaded with ``vocab_only``: about 0.4 s and 90 MB, no weights),
+marker text inside the messages defused as assistant.generate does (the server
+tokenizes the whole text with special tokens on), and the rendered text goes to ``/v1/completions`` (streamed as server-sent events)
+with the sampling of ``assistant.generate``: greedy at temperature 0, no repeat
+penalty, the same seed, stopped at the template's end-of-turn markers. So at
+temperature 0 the server writes the tokens the in-process model would have written.
+At start it checks that the server tokenizes like the local GGUF (a server running
+another model would be refused), through llama-cpp-python's ``/extras/tokenize`` or
+llama-server's ``/tokenize``.
+
+Standard library and httpx only. Several threads may stream at once: the server
+queues the requests (llama_cpp.server must run with ``--interrupt_requests false``,
+or a new request cuts the running one off), and each thread sees its own
+``last_stats``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from assistant.generate import _END_OF_TURN, GenStats, _install_log_callback, _llama_said, _split_stop
+from assistant.models import check_gguf
+from index.errors import ModelError
+
+log = logging.getLogger("assistant.remote_llm")
+
+CONNECT_TIMEOUT = 10.0  # s
+# A request waits its turn on the server while others are answered (about 20 s each on
+# 2 cores); llama_cpp.server pings every 15 s meanwhile, llama-server sends nothing.
+READ_TIMEOUT = 900.0  # s
+_PROBE = [{"role": "system", "content": "probe"}, {"role": "user", "content": "你好，tokenizer? 12345"}]
+
+
+def api_base(url: str) -> str:
+    """The OpenAI API root: ``http://HOST:PORT/v1`` whether or not the user wrote ``/v1``."""
+    base = url.rstrip("/")
+    return base if base.endswith("/v1") else base + "/v1"
+
+
+class _Vocab:
+    """The GGUF's chat template and tokenizer, as assistant.generate.LlamaGenerator uses them."""
+
+    def __init__(self, model_path: Path):
+        _install_log_callback()
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        try:
+            self.llm = Llama(model_path=str(model_path), vocab_only=True, n_ctx=64, verbose=False)
+        except ValueError:
+            raise ModelError(f"cannot read the vocabulary of {model_path} ({_llama_said()}): check --model") from None
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(f"{model_path} is not a chat model (no chat template); use an instruct GGUF")
+        model = self.llm._model  # token texts are only reachable through the internal model
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        self.eos_text = model.token_get_text(eos) if eos != -1 else ""
+        self.bos = bos
+        self.formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self.eos_text,
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+            add_generation_prompt=True,
+        )
+        # The server stops at end-of-generation tokens itself; the markers as text too, in case.
+        self.stops = [m for m in _END_OF_TURN if m in template]
+        if self.eos_text and self.eos_text not in self.stops:
+            self.stops.append(self.eos_text)
+        self.special_texts = self._special_texts()
+
+    def _special_texts(self) -> list[str]:
+        """The strings of the vocabulary's control tokens (<|im_start|>, ...), longest first."""
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        texts = {self.llm._model.token_get_text(t) for t in range(self.llm.n_vocab())
+                 if llama_cpp.llama_vocab_get_attr(vocab, t) & wanted}
+        return sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
+
+    def defuse(self, text: str) -> str:
+        """Marker text inside a message (a document can hold "<|im_start|>system") broken up
+        by a word joiner, so that the server, which tokenizes the whole prompt with special
+        tokens on, never turns it into a real marker. Text without markers is unchanged."""
+        for marker in self.special_texts:
+            if marker in text:
+                text = text.replace(marker, marker[0] + "\u2060" + marker[1:])
+        return text
+
+    def render(self, messages: list[dict]) -> str:
+        """The prompt as the server gets it: the template's markers, the messages defused."""
+        return self.formatter(messages=[{**m, "content": self.defuse(str(m["content"]))} for m in messages]).prompt
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def tokens(self, messages: list[dict]) -> list[int]:
+        import llama_cpp
+
+        tokens = self.tokenize(self.render(messages))
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        # BOS the way llama.cpp adds it, unless the template already wrote it
+        if llama_cpp.llama_vocab_get_add_bos(vocab) and self.bos != -1 and tokens[:1] != [self.bos]:
+            tokens.insert(0, self.bos)
+        return tokens
+
+
+class RemoteGenerator:
+    """The ``Generator`` protocol of assistant.generate over a model server at ``url``."""
+
+    def __init__(self, url: str, model_path: Path, *, n_ctx: int = 4096, seed: int = 0):
+        import httpx
+
+        check_gguf(model_path)
+        self.url = api_base(url)
+        self.model_path = Path(model_path)
+        self.n_ctx = n_ctx
+        self.seed = seed
+        self._vocab = _Vocab(self.model_path)
+        self._local = threading.local()  # each thread's last_stats: questions may run side by side
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=None),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=8),
+            trust_env=False,  # never through a proxy named in the environment
+        )
+        self.server_model = self._check_server()
+
+    # -------------------------------------------------------------- protocol
+
+    @property
+    def last_stats(self) -> GenStats:
+        return getattr(self._local, "stats", None) or GenStats()
+
+    def render(self, messages: list[dict]) -> str:
+        return self._vocab.render(messages)
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return len(self._vocab.tokens(messages))
+
+    def stream(
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        aside: bool = False,
+    ) -> Iterator[str]:
+        """As LlamaGenerator.stream: pieces of text; a prompt too long raises ValueError here.
+        ``aside`` (a rewrite or translation) changes nothing here: the server keeps one
+        context and reuses its common prefix with each request, whatever it was."""
+        n_prompt = self.count_tokens(messages)
+        if n_prompt + max_tokens > self.n_ctx:
+            raise ValueError(
+                f"prompt of {n_prompt} tokens + max_tokens {max_tokens} exceeds n_ctx {self.n_ctx}: "
+                "the caller must shorten the prompt"
+            )
+        stops = [s for s in (stop or []) if s]
+        body = {
+            "prompt": self.render(messages),
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stop": list(dict.fromkeys(self._vocab.stops + stops)),
+            "seed": self.seed,
+            # assistant.generate's sampling: greedy at 0, else these; never a repeat penalty
+            "temperature": max(temperature, 0.0),
+            **({"top_k": 40, "top_p": 0.95, "min_p": 0.05} if temperature > 0 else {}),
+            "repeat_penalty": 1.0,
+            "frequency_penalty": 0.0,
+            "presence_penalty": 0.0,
+            "stream_options": {"include_usage": True},  # llama-server: token counts in the last event
+            "cache_prompt": True,  # llama-server: keep the common prefix in the KV cache (llama_cpp.server always does)
+        }
+        return self._generate(body, n_prompt, body["stop"])  # also cut here, should a server ignore "stop"
+
+    # ------------------------------------------------------------ internals
+
+    def _fail(self, err: Exception, doing: str) -> ModelError:
+        import httpx
+
+        if isinstance(err, httpx.ConnectError):
+            return ModelError(f"cannot reach the model server at {self.url} while {doing}: is it running?")
+        if isinstance(err, httpx.TimeoutException):
+            return ModelError(f"the model server at {self.url} did not answer in time while {doing}")
+        if isinstance(err, httpx.TransportError):
+            return ModelError(f"the model server at {self.url} broke off while {doing}: {type(err).__name__}")
+        return ModelError(f"the model server at {self.url} failed while {doing}: {err}")
+
+    def _check_server(self) -> str:
+        """The server's model name; refuse a server whose tokenizer differs from the local GGUF's."""
+        import httpx
+
+        try:
+            r = self._http.get(f"{self.url}/models")
+            r.raise_for_status()
+            listed = [m.get("id", "") for m in r.json().get("data", [])]
+        except (httpx.HTTPError, ValueError) as err:
+            raise self._fail(err, "listing its models") from None
+        probe = self.render(_PROBE)
+        mine = self._vocab.tokenize(probe)
+        root = self.url[: -len("/v1")]
+        theirs = None
+        for path, body in (("/extras/tokenize", {"input": probe}),  # llama_cpp.server
+                           ("/tokenize", {"content": probe, "add_special": False, "parse_special": True})):  # llama-server
+            try:
+                r = self._http.post(root + path, json=body)
+            except httpx.HTTPError as err:
+                raise self._fail(err, "checking its tokenizer") from None
+            if r.status_code == 200:
+                tokens = r.json().get("tokens", [])
+                theirs = [t if isinstance(t, int) else t.get("id") for t in tokens]
+                break
+        if theirs is None:
+            log.warning("model server %s has no tokenize endpoint: cannot check it runs %s", self.url, self.model_path.name)
+        else:
+            if theirs[:1] == [self._vocab.bos] and mine[:1] != [self._vocab.bos]:
+                theirs = theirs[1:]  # llama_cpp.server adds BOS where the vocabulary asks for it
+            if theirs != mine:
+                raise ModelError(
+                    f"the model server at {self.url} runs another model than {self.model_path.name} "
+                    f"({', '.join(listed) or 'unnamed'}; their tokenizers differ): give --model the GGUF the server runs"
+                )
+        return listed[0] if listed else ""
+
+    def _generate(self, body: dict, n_prompt: int, stops: list[str]) -> Iterator[str]:
+        import httpx
+
+        start = time.perf_counter()
+        stats = GenStats(prompt_tokens=n_prompt)
+        first_at = None
+        shown = ""  # what was yielded
+        pending = ""  # held back while it could be the start of a stop string
+        hit = False
+        usage: dict = {}
+        try:
+            with self._http.stream("POST", f"{self.url}/completions", json=body) as r:
+                if r.status_code != 200:
+                    r.read()
+                    raise ModelError(f"the model server at {self.url} refused the request ({r.status_code}): {_detail(r)}")
+                for event in _events(r.iter_lines()):
+                    if first_at is None:
+                        first_at = time.perf_counter()
+                    usage.update(event.get("usage") or {})
+                    usage.update({f"timings.{k}": v for k, v in (event.get("timings") or {}).items()})
+                    if "error" in event:
+                        raise ModelError(f"the model server at {self.url} failed: {_message(event['error'])}")
+                    piece = "".join(c.get("text") or "" for c in event.get("choices") or [])
+                    if not piece:
+                        continue
+                    pending += piece
+                    out, pending, hit = _split_stop(pending, stops)
+                    if out:
+                        shown += out
+                        yield out
+                    if hit:  # leaving the stream closes it: the server stops generating
+                        break
+                if not hit and pending:
+                    shown += pending
+                    yield pending
+        except httpx.HTTPError as err:
+            raise self._fail(err, "answering") from None
+        finally:
+            end = time.perf_counter()
+            stats.total_ms = (end - start) * 1000
+            stats.completion_tokens = int(
+                usage.get("completion_tokens") or usage.get("timings.predicted_n")
+                or (len(self._vocab.tokenize(shown)) if shown else 0)  # llama_cpp.server streams no counts
+            )
+            stats.cached_tokens = int(usage.get("timings.cache_n") or 0)
+            if first_at is not None:
+                stats.ttft_ms = (first_at - start) * 1000
+                if stats.completion_tokens > 1 and end > first_at:
+                    stats.tokens_per_s = (stats.completion_tokens - 1) / (end - first_at)
+            self._local.stats = stats
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _events(lines: Iterator[str]) -> Iterator[dict]:
+    """The JSON payloads of a server-sent event stream, up to ``[DONE]``; comments (pings) skipped."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[5:].strip())
+            continue
+        if line.strip() or not data:
+            continue  # ": ping", "event: ...", or a blank line with nothing pending
+        payload, data = "\n".join(data), []
+        if payload == "[DONE]":
+            return
+        yield json.loads(payload)
+    if data and "\n".join(data) != "[DONE]":
+        yield json.loads("\n".join(data))
+
+
+def _message(error) -> str:
+    return error.get("message", str(error)) if isinstance(error, dict) else str(error)
+
+
+def _detail(response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip() or "no details"
+    detail = body.get("error") or body.get("detail") or body
+    return _message(detail)[:300] if not isinstance(detail, list) else str(detail)[:300]

@@ -1,0 +1,56 @@
+"""Question latency in a warm process (as in chat or the web page), over the dev questions.
+
+    .venv/bin/python bench/latency.py [--data-dir bench-data] [--limit N] [--json OUT]
+
+Per question, from the answer's own timings: retrieval, prompt building
+(following chunks, passages, token counting), citation checking, prompt tokens,
+time to first token and total. "overhead" is everything except llama.cpp's own
+work: retrieval + prompt building + checking (a translation or rewrite by the
+model is llama.cpp work and is reported apart). Then a two-turn chat: how many
+prompt tokens the follow-up reused from the cache and how many it processed.
+For a cold `assistant ask`, see bench/cold_ask.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from common import DEFAULT_DATA, assistant, dev_questions, median, p90, save, table
+
+FIELDS = ["retrieve_ms", "prompt_ms", "check_ms", "overhead_ms", "rewrite_ms", "prompt_tokens", "ttft_ms", "total_ms"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--limit", type=int, help="only the first N dev questions")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    a = assistant(args.data_dir)
+    a.generator, a.index.warm()  # warm: loading is start-up, measured by cold_ask.py
+    per_question = []
+    for g in dev_questions(args.limit):
+        t = a.ask(g.question).timings
+        t["overhead_ms"] = t["retrieve_ms"] + t.get("prompt_ms", 0) + t.get("check_ms", 0)
+        per_question.append({"id": g.id, **{k: t.get(k, 0) for k in FIELDS}})
+        print(f"{g.id}: overhead {t['overhead_ms']:.0f} ms, {t.get('prompt_tokens', 0)} prompt tokens, total {t['total_ms'] / 1000:.1f} s", flush=True)
+
+    summary = [{"figure": k, "median": median(r[k] for r in per_question), "p90": p90(r[k] for r in per_question)} for k in FIELDS]
+    print(f"\nwarm question latency over {len(per_question)} dev questions (ms, tokens)")
+    print(table(summary, ["figure", "median", "p90"]))
+
+    # A follow-up in chat: the rewrite runs aside, the conversation's cache is kept.
+    first = a.ask("开源大模型有哪些优势？")
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    second = a.ask("它的劣势呢？", history=history)
+    s = a.generator.last_stats
+    chat = {"follow-up prompt tokens": s.prompt_tokens, "reused from cache": s.cached_tokens,
+            "processed": s.prompt_tokens - s.cached_tokens, "follow-up ttft ms": second.timings["ttft_ms"]}
+    print("\nchat follow-up: " + ", ".join(f"{k} {v}" for k, v in chat.items()))
+    save(args.json, {"per_question": per_question, "summary": summary, "chat": chat})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The embedder's ONNX path: the same vectors as sentence-transformers, made once,
+reused without importing torch, remade when damaged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from index.embed import SentenceTransformerEmbedder, _OnnxModel
+
+pytestmark = pytest.mark.model
+
+TEXTS = [
+    "开源大模型的盈利通常建立在服务和支持上。",
+    "Closed models are used through a vendor's API.",
+    "数据隐私" * 300,  # truncated at the model's 256 tokens by both paths
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("models") / "onnx"
+
+
+def test_onnx_export_gives_sentence_transformers_vectors(embedder, onnx_dir, project_root):
+    fast = SentenceTransformerEmbedder(embedder.path, onnx_dir=onnx_dir)
+    corpus = [p.read_text(encoding="utf-8")[i : i + 200] for p in sorted((project_root / "corpus").iterdir()) for i in (0, 500, 1000)]
+    got, want = fast.embed(TEXTS + corpus), embedder.embed(TEXTS + corpus)
+    assert fast.backend == "onnx" and embedder.backend == "sentence-transformers"
+    assert max(abs(a - b) for u, v in zip(got, want) for a, b in zip(u, v)) < 1e-4
+    record = json.loads(_OnnxModel.paths(fast)[1].read_text())
+    assert record["source"] == embedder.id and record["max_abs_diff"] < 1e-4
+
+
+def test_a_later_process_embeds_without_importing_torch(embedder, onnx_dir):
+    SentenceTransformerEmbedder(embedder.path, onnx_dir=onnx_dir).load()  # the export exists
+    code = (
+        "import sys, json\n"
+        "from index.embed import SentenceTransformerEmbedder\n"
+        f"e = SentenceTransformerEmbedder({str(embedder.path)!r}, onnx_dir={str(onnx_dir)!r})\n"
+        "v = e.embed(['开源模型'])\n"
+        "print(json.dumps([e.backend, len(v[0]), 'torch' in sys.modules, 'sentence_transformers' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == ["onnx", 384, False, False]
+
+
+def test_a_damaged_export_is_noticed_and_made_again(embedder, tmp_path):
+    e = SentenceTransformerEmbedder(embedder.path, onnx_dir=tmp_path)
+    want = e.embed(["本地部署"])
+    onnx_path, _ = _OnnxModel.paths(e)
+    data = onnx_path.read_bytes()
+    onnx_path.write_bytes(data[: len(data) // 2])  # truncated, as by a full disk
+    again = SentenceTransformerEmbedder(embedder.path, onnx_dir=tmp_path)
+    assert _OnnxModel.open(again) is None  # the hash no longer matches
+    got = again.embed(["本地部署"])
+    assert again.backend == "onnx" and onnx_path.stat().st_size == len(data)
+    assert max(abs(a - b) for a, b in zip(got[0], want[0])) < 1e-5
