@@ -260,11 +260,7 @@ class LlamaGenerator:
         continues it, so a chat's system prompt and earlier turns are not processed again.
         """
         prompt = self._tokens(messages)
-        if len(prompt) + max_tokens > self.n_ctx:
-            raise ValueError(
-                f"prompt of {len(prompt)} tokens + max_tokens {max_tokens} exceeds n_ctx {self.n_ctx}: "
-                "the caller must shorten the prompt"
-            )
+        check_room(len(prompt), max_tokens, self.n_ctx)
         return self._generate(prompt, max_tokens, temperature, [s for s in (stop or []) if s], aside)
 
     def _generate(self, prompt: list[int], max_tokens: int, temperature: float, stops: list[str], aside: bool) -> Iterator[str]:
@@ -374,6 +370,15 @@ _KEEP_MIN_TOKENS = 64
 
 
 _STAND_IN = re.compile("(\ue000\\d+\ue001)")
+
+
+def check_room(n_prompt: int, max_tokens: int, n_ctx: int) -> None:
+    """A prompt that leaves no room for the answer is the caller's bug: say so at the call."""
+    if n_prompt + max_tokens > n_ctx:
+        raise ValueError(
+            f"prompt of {n_prompt} tokens + max_tokens {max_tokens} exceeds n_ctx {n_ctx}: "
+            "the caller must shorten the prompt"
+        )
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

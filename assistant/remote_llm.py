@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from assistant.generate import _END_OF_TURN, GenStats, _install_log_callback, _llama_said, _split_stop
+from assistant.generate import _END_OF_TURN, GenStats, _install_log_callback, check_room, _llama_said, _split_stop
 from assistant.models import check_gguf
 from index.errors import ModelError
 
@@ -160,11 +160,7 @@ class RemoteGenerator:
         ``aside`` (a rewrite or translation) changes nothing here: the server keeps one
         context and reuses its common prefix with each request, whatever it was."""
         n_prompt = self.count_tokens(messages)
-        if n_prompt + max_tokens > self.n_ctx:
-            raise ValueError(
-                f"prompt of {n_prompt} tokens + max_tokens {max_tokens} exceeds n_ctx {self.n_ctx}: "
-                "the caller must shorten the prompt"
-            )
+        check_room(n_prompt, max_tokens, self.n_ctx)
         stops = [s for s in (stop or []) if s]
         body = {
             "prompt": self.render(messages),
