@@ -31,6 +31,7 @@ from pathlib import Path
 
 from assistant import servers
 from assistant.config import Settings
+from index import unset_bytes
 from index.errors import Error
 
 READY_TIMEOUT = 180.0  # s: the model server reads a 1 GB GGUF first
@@ -255,6 +256,8 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_
     finally:
         for child in reversed(children):
             stop_process(child.proc)
+            if child.name == "chroma":  # stopped: nothing writes its files now
+                unset_bytes.zero_unused(Path(child.extra["path"]))
         stack = servers.read_stack(settings)
         if stack and stack.get("pid") == os.getpid():
             (settings.data_dir / servers.STACK_FILE).unlink(missing_ok=True)
@@ -277,6 +280,8 @@ def stop(settings: Settings) -> int:
         child = stack.get(name) or {}
         if child.get("pid") and _alive(int(child["pid"])) and _ours(int(child["pid"]), word):
             stop_process(int(child["pid"]))  # left behind by a serve that was killed
+            if child.get("path"):
+                unset_bytes.zero_unused(Path(child["path"]))
     (settings.data_dir / servers.STACK_FILE).unlink(missing_ok=True)
     print(f"stopped the stack of {settings.data_dir} (web page {stack.get('ui')}, "
           f"{', '.join(n for n in ('chroma', 'llm') if n in stack) or 'no'} servers)")

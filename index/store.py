@@ -259,6 +259,18 @@ class VectorStore:
             con.close()
         return True
 
+    def zero_unused(self) -> None:
+        """Zero the bytes Chroma wrote to its vector index files without setting them (see
+        index.unset_bytes). Embedded store only, and only under the ingest lock: a Chroma
+        server's files are written by a live process; ``assistant serve`` zeroes them when it stops it."""
+        from index.unset_bytes import zero_unused
+
+        if self.url is None:
+            try:
+                zero_unused(self.path)
+            except OSError as err:
+                raise StoreError(f"cannot clear unused bytes in the vector store {self.path}: {err.strerror or err}") from err
+
     @_translated("searching")
     def query(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """The k nearest chunk ids with cosine similarity (1 - cosine distance)."""

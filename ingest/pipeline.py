@@ -275,7 +275,13 @@ def locked(index: Index, *, quiet: bool = False) -> Iterator[None]:
         sync = getattr(index, "sync", None)
         if sync is not None:
             sync()  # another process may have written since this index was opened
-        yield
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(StoreError):  # the first error is the one to report
+                index.store.zero_unused()
+            raise
+        index.store.zero_unused()  # while no one else can write
 
 
 def clear_index(root: Path) -> None:

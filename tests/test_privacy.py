@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -193,6 +194,35 @@ def test_forget_deletes_an_uploaded_copy_but_never_the_users_file(own_data, tmp_
     assert a.forget("上传.txt") == 1 and not uploaded.exists()
     assert a.forget("mine.txt") == 1 and own.exists()
     assert a.index.documents() == {}
+
+
+def _unset_tails(chroma: Path) -> list[bytes]:
+    """Per vector index: the bytes of data_level0.bin and length.bin past the element
+    count in header.bin (int32 version, then size_t offset, capacity, count, slot size)."""
+    tails = []
+    for header in chroma.glob("*/header.bin"):
+        _, _, _, count, size = struct.unpack_from("<iQQQQ", header.read_bytes())
+        tails.append(header.with_name("data_level0.bin").read_bytes()[count * size :])
+        tails.append(header.with_name("length.bin").read_bytes()[count * 4 :])
+    return tails
+
+
+@pytest.mark.model
+def test_index_files_hold_no_unset_memory(tmp_path):
+    """Chroma's vector index writes 100 slots of uninitialised heap when it creates its
+    files (see index.unset_bytes). MALLOC_PERTURB_ fills such memory with a known byte,
+    so any of it that reaches the disk shows, whatever the heap happened to hold."""
+    docs, data = tmp_path / "docs", tmp_path / "d"
+    docs.mkdir()
+    (docs / "a.txt").write_text(PERSONAL, encoding="utf-8")
+    env = {**os.environ, "MALLOC_PERTURB_": "165"}
+    exe = str(Path(sys.executable).parent / "assistant")
+    for args in (["ingest", str(docs)], ["forget", "a.txt"]):
+        done = subprocess.run([exe, *args, "--data-dir", str(data)], env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+        tails = _unset_tails(data / "index" / "chroma")
+        assert sum(map(len, tails)) > 100_000  # one chunk in 100 slots: almost all of it unset
+        assert all(t == bytes(len(t)) for t in tails), args
 
 
 def test_forget_refuses_an_unknown_name_and_touches_nothing(run_cli, tmp_path):
