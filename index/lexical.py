@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import marshal
 import math
 import os
 import re
@@ -58,6 +59,18 @@ _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 _jieba = None
 
 
+class _WholeFileMarshal:
+    """What jieba 0.42.1 (pinned) calls as ``marshal``. Its initialize() reads the 9 MB
+    dictionary cache with marshal.load on the open file, which reads it in small pieces:
+    0.9 s of every cold start here. marshal.loads of the same bytes takes 0.3 s."""
+
+    dump = staticmethod(marshal.dump)
+
+    @staticmethod
+    def load(f):
+        return marshal.loads(f.read())
+
+
 def _tokenizer(cache_dir: Path | None):
     """One jieba tokenizer per process, with its dictionary cache kept in our data folder.
 
@@ -69,6 +82,7 @@ def _tokenizer(cache_dir: Path | None):
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
+        jieba.marshal = _WholeFileMarshal
         tk = jieba.Tokenizer()
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
