@@ -257,7 +257,8 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_
         for child in reversed(children):
             stop_process(child.proc)
             if child.name == "chroma":  # stopped: nothing writes its files now
-                unset_bytes.zero_unused(Path(child.extra["path"]))
+                with contextlib.suppress(OSError):  # hygiene; the other child must still be stopped
+                    unset_bytes.zero_unused(Path(child.extra["path"]))
         stack = servers.read_stack(settings)
         if stack and stack.get("pid") == os.getpid():
             (settings.data_dir / servers.STACK_FILE).unlink(missing_ok=True)
@@ -281,7 +282,8 @@ def stop(settings: Settings) -> int:
         if child.get("pid") and _alive(int(child["pid"])) and _ours(int(child["pid"]), word):
             stop_process(int(child["pid"]))  # left behind by a serve that was killed
             if child.get("path"):
-                unset_bytes.zero_unused(Path(child["path"]))
+                with contextlib.suppress(OSError):
+                    unset_bytes.zero_unused(Path(child["path"]))
     (settings.data_dir / servers.STACK_FILE).unlink(missing_ok=True)
     print(f"stopped the stack of {settings.data_dir} (web page {stack.get('ui')}, "
           f"{', '.join(n for n in ('chroma', 'llm') if n in stack) or 'no'} servers)")

@@ -6,8 +6,8 @@ Per question, from the answer's own timings: retrieval, prompt building
 (following chunks, passages, token counting), citation checking, prompt tokens,
 time to first token and total. "overhead" is everything except llama.cpp's own
 work: retrieval + prompt building + checking (a translation or rewrite by the
-model is llama.cpp work and is reported apart). Then a two-turn chat: how many
-prompt tokens the follow-up reused from the cache and how many it processed.
+model is llama.cpp work and is reported apart). Then a three-turn chat: how many
+prompt tokens each turn reused from the cache and how many it processed.
 For a cold `assistant ask`, see bench/cold_ask.py.
 """
 
@@ -41,14 +41,17 @@ def main() -> None:
     print(f"\nwarm question latency over {len(per_question)} dev questions (ms, tokens)")
     print(table(summary, ["figure", "median", "p90"]))
 
-    # A follow-up in chat: the rewrite runs aside, the conversation's cache is kept.
-    first = a.ask("开源大模型有哪些优势？")
-    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
-    second = a.ask("它的劣势呢？", history=history)
-    s = a.generator.last_stats
-    chat = {"follow-up prompt tokens": s.prompt_tokens, "reused from cache": s.cached_tokens,
-            "processed": s.prompt_tokens - s.cached_tokens, "follow-up ttft ms": second.timings["ttft_ms"]}
-    print("\nchat follow-up: " + ", ".join(f"{k} {v}" for k, v in chat.items()))
+    # A three-turn chat as `assistant chat` runs it: each rewrite runs aside, the conversation's cache is kept.
+    history: list[dict] = []
+    chat = []
+    for turn, question in enumerate(["开源大模型有哪些优势？", "它的劣势呢？", "那闭源模型呢？"], 1):
+        answer = a.ask(question, history=history)
+        s = a.generator.last_stats
+        chat.append({"turn": turn, "question": question, "prompt tokens": s.prompt_tokens, "reused from cache": s.cached_tokens,
+                     "processed": s.prompt_tokens - s.cached_tokens, "ttft ms": answer.timings["ttft_ms"]})
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+    print("\nchat, turn by turn (prompt tokens)")
+    print(table(chat, list(chat[0])))
     save(args.json, {"per_question": per_question, "summary": summary, "chat": chat})
 
 
