@@ -8,6 +8,8 @@ GGUF is assembled and loaded once per run.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.privacy import go_offline
@@ -20,6 +22,18 @@ def pytest_configure(config):
 
 
 # -- models ----------------------------------------------------------------------------
+
+
+def _overcommit_refuses_huge_allocations() -> bool:
+    # with overcommit_memory=1 a 200 GB KV cache would be "allocated" and then
+    # touched: the OOM killer instead of an error. Only run where it is refused.
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() in ("0", "2")
+    except OSError:
+        return False
+
+
+needs_refused_overcommit = pytest.mark.skipif(not _overcommit_refuses_huge_allocations(), reason="kernel overcommits memory: the OOM killer, not an error")
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +63,6 @@ def generator(gguf_path):
 
 @pytest.fixture(scope="session")
 def project_root():
-    from pathlib import Path
-
     return Path(__file__).resolve().parent.parent
 
 

@@ -37,6 +37,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults"
 ASSISTANT = os.path.join(os.path.dirname(sys.executable), "assistant")
 
 
+from conftest import needs_refused_overcommit  # noqa: E402
 from fakes import FakeEmbedder  # noqa: E402
 
 
@@ -486,15 +487,8 @@ def test_truncated_or_templateless_gguf_says_what_to_do(run_cli, small_data, ggu
     assert code == 5 and "is not a chat model" in _one_line(err) and "instruct GGUF" in err
 
 
-def _overcommit_refuses_huge_allocations() -> bool:
-    try:
-        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() in ("0", "2")
-    except OSError:
-        return False
-
-
 @pytest.mark.model
-@pytest.mark.skipif(not _overcommit_refuses_huge_allocations(), reason="kernel overcommits memory: the OOM killer, not an error")
+@needs_refused_overcommit
 def test_too_little_memory_for_the_context_says_lower_n_ctx(run_cli, small_data, gguf_path):
     code, out, err = run_cli("ask", "青松湖观测站建于哪一年？", "--data-dir", small_data, "--model", gguf_path, "--n-ctx", "8000000")
     assert code == 5 and "not enough memory" in _one_line(err) and "--n-ctx" in err

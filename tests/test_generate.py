@@ -2,6 +2,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import needs_refused_overcommit
 
 from assistant.generate import GenStats, LlamaGenerator, _split_stop
 from index.errors import ModelError
@@ -109,17 +110,8 @@ def test_quiet_load_prints_nothing(gguf_path, capfd):
     assert g.n_threads == 1 and g.n_ctx == 512 and g.model_path == gguf_path
 
 
-def _overcommit_refuses_huge_allocations() -> bool:
-    # with overcommit_memory=1 a 200 GB KV cache would be "allocated" and then
-    # touched: the OOM killer instead of an error. Only run where it is refused.
-    try:
-        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() in ("0", "2")
-    except OSError:
-        return False
-
-
 @pytest.mark.model
-@pytest.mark.skipif(not _overcommit_refuses_huge_allocations(), reason="kernel overcommits memory")
+@needs_refused_overcommit
 def test_context_too_big_for_memory_suggests_smaller_n_ctx(gguf_path):
     with pytest.raises(ModelError) as err:
         LlamaGenerator(gguf_path, n_ctx=8_000_000)

@@ -242,22 +242,12 @@ def test_unreadable_file_is_skipped_with_the_os_reason(index, tmp_path, monkeypa
 
 
 FAKE_EMBEDDER_SRC = textwrap.dedent('''
-    import hashlib, json, sys
+    import json, sys
     from pathlib import Path
+    sys.path.insert(0, "tests")  # run from the project root
+    from fakes import FakeEmbedder
     from index.search import Index
     from ingest.pipeline import ingest
-
-    class FakeEmbedder:
-        id = "fake-embedder:16"
-        def load(self):
-            return self
-        def embed(self, texts, *, progress=False):
-            out = []
-            for t in texts:
-                v = [b - 127.5 for b in hashlib.sha256(t.encode("utf-8")).digest()[:16]]
-                n = sum(x * x for x in v) ** 0.5
-                out.append([x / n for x in v])
-            return out
 ''')
 
 
