@@ -266,10 +266,10 @@ def cmd_chat(args, settings) -> int:
 
 def cmd_eval(args, settings) -> int:
     from assistant import eval_run
-    from assistant.config import PROJECT_ROOT
+    from assistant.config import bundled
     from assistant.evaluate import load_gold
 
-    files = args.questions or [PROJECT_ROOT / "eval" / "dev.jsonl", PROJECT_ROOT / "eval" / "questions.jsonl"]
+    files = args.questions or [bundled("eval") / "dev.jsonl", bundled("eval") / "questions.jsonl"]
     gold = {f: load_gold(f)[: args.limit] for f in files}  # a bad file fails before any model loads
     a = _assistant(settings)
     a.model_path()
@@ -314,7 +314,10 @@ def cmd_status(args, settings) -> int:
     status["llama_cpp_python"] = version("llama-cpp-python")
     import llama_cpp  # the C library's build: which CPU features it was compiled for
 
+    from assistant import llama_build
+
     status["llama_cpp_system_info"] = llama_cpp.llama_print_system_info().decode().strip()
+    status["llama_cpp_faults"] = llama_build.problems(llama_build.compiled_features(status["llama_cpp_system_info"]), llama_build.cpu_flags())
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
         return 0
@@ -330,6 +333,8 @@ def cmd_status(args, settings) -> int:
     e = status["embedder"]
     print(f"embedder:     {e['path']}  {e['bytes'] / 1e6:.0f} MB  ({e['model_type']})")
     print(f"llama.cpp:    llama-cpp-python {status['llama_cpp_python']}; {status['llama_cpp_system_info']}")
+    fit = "; ".join(status["llama_cpp_faults"]) or "runs on this CPU"
+    print(f"              {fit}" + (f" — rebuild: {llama_build.REBUILD}" if status["llama_cpp_faults"] else ""))
     return 0
 
 

@@ -20,6 +20,17 @@ from index.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def bundled(name: str) -> Path:
+    """The bundled ``corpus`` or ``eval`` folder.
+
+    A wheel carries both inside the package (pyproject maps them to ``assistant/corpus``
+    and ``assistant/eval``); a source checkout, editable install included, has them
+    beside the package, at the top of the repository.
+    """
+    inside = Path(__file__).resolve().parent / name
+    return inside if inside.is_dir() else PROJECT_ROOT / name
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "private-assistant"
@@ -28,7 +39,7 @@ def _default_data_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = dataclasses.field(default_factory=_default_data_dir)
-    corpus: Path = PROJECT_ROOT / "corpus"  # what `ask` ingests when the index is empty
+    corpus: Path = dataclasses.field(default_factory=lambda: bundled("corpus"))  # what `ask` ingests when the index is empty
     model: Path | None = None  # a GGUF file; None = the bundled default, assembled into data_dir/models
     embed_model: Path | None = None  # a sentence-transformers folder; None = the bundled default
     k: int = 4  # chunks retrieved for a question

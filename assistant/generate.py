@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from assistant import llama_build
 from assistant.models import check_gguf
 from index.errors import ModelError
 
@@ -92,6 +93,13 @@ def _llama_said() -> str:
     return _log_lines[-1] if _log_lines else "no details from llama.cpp"
 
 
+def check_llama_build() -> None:
+    """ModelError, before any model loads, if llama.cpp was built for instructions this CPU lacks."""
+    import llama_cpp
+
+    llama_build.check(llama_cpp.llama_print_system_info().decode())
+
+
 # -------------------------------------------------------------------- generator
 
 
@@ -114,6 +122,7 @@ class LlamaGenerator:
 
         from llama_cpp import Llama
 
+        check_llama_build()
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1

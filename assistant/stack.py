@@ -234,8 +234,10 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_
             proc = _start("chroma", chroma_command(path, chroma_host, chroma_port), logs / "chroma-server.log")
             children.append(Child("chroma", proc, url, url + "/api/v2/heartbeat", logs / "chroma-server.log", {"path": str(path)}))
         if start_llm:
+            from assistant.generate import check_llama_build
             from assistant.models import check_gguf, ensure_default_gguf
 
+            check_llama_build()  # the server would die at its first long prompt
             if settings.model is None:
                 model = ensure_default_gguf(settings.models_dir)  # assembled now the first time
             else:
