@@ -1,0 +1,162 @@
+"""Forget, re-ingest and purge leave no piece of the removed text in any file, byte by byte.
+
+The real `assistant` commands (in this process), the real embedder and a real
+Chroma. Documents hold unique Chinese and English sentences (names, numbers, code
+words); after each step every file under the data folder is searched for every
+piece of the removed text that the kept documents do not also hold (see
+tests/forensic.py). A piece a file already held before any secret was ingested
+(a word of jieba's dictionary, SQL in Chroma's schema, a chance match in the
+embedder's weights) does not count for that file. The controls show that the
+same scan finds the pieces when the wipe, or a part of it, is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from forensic import pieces, scan, snapshot, summary
+from index.search import indexed_text
+from ingest.chunk import make_chunks
+from ingest.load import load_document
+
+SIZE, OVERLAP = 200, 40  # the CLI's defaults
+
+KEPT_EN = (
+    "Open models let a company run the system on its own machines, so the data stays inside the firm. "
+    "The code is open, the weights are public, and anyone may audit how the model was trained. "
+    "Closed models are sold as a service: the vendor keeps the weights and the customer sends the data.\n"
+)
+SECRET_ZH = (
+    "这是一份机密备忘录，暗号是紫罗兰七号行动，负责人是赵明远。\n"
+    "赵明远的银行账号是六二二二零二零八，备用联络人是钱秋菊，接头地点在青岚山庄东侧的枫叶茶馆。\n"
+    "口令为雪豹归巢，回令为孤鸿踏雪，预算为四千三百七十二万元，须于腊月十九日前汇至澄江信托。\n"
+)
+SECRET_EN = (
+    "Memo for Quentin Abernathy-Vasquez: the vault code is ZEPHYR-9431-KOALA.\n"
+    "Account #7715-0042-8896 at Brightwater Savings belongs to Ottoline Fairweather; her PIN is #5093.\n"
+)
+EDIT_BEFORE = "公开的项目说明：本项目研究开源模型的部署成本。\n内部消息：项目代号是琥珀鲸鱼，联系人孙悦霖，电话分机八八四七。\n"
+EDIT_AFTER = "公开的项目说明：本项目研究开源模型的部署成本。\n"
+GONE = "Staff note: Wilhelmina Okonkwo-Draper keeps the spare key under tile #37B; alarm code JUNIPER-2218.\n"
+
+
+def texts(path: Path, source: str) -> list[str]:
+    """Everything of a document the index may store: the file's text, and each chunk as stored and as indexed."""
+    chunks = make_chunks(load_document(path, source), SIZE, OVERLAP)
+    return [path.read_text(encoding="utf-8"), *(c.text for c in chunks), *(indexed_text(c) for c in chunks)]
+
+
+def assert_clean(data: Path, removed: list[str], kept: list[str], baseline: dict[str, bytes]) -> int:
+    wanted = pieces(removed, kept)
+    hits = scan(data, wanted, baseline)
+    assert hits == [], summary(hits)
+    return len(wanted)
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory):
+    """The embedder's ONNX export, made once (half a minute) and copied into each data folder."""
+    from assistant.models import default_embedder_path
+    from index.embed import SentenceTransformerEmbedder
+
+    folder = tmp_path_factory.mktemp("onnx")
+    SentenceTransformerEmbedder(default_embedder_path(), onnx_dir=folder).load()
+    return folder
+
+
+@pytest.fixture
+def corpus(tmp_path, project_root):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(sorted((project_root / "corpus").glob("*.txt"))[0], docs / "kept_zh.txt")
+    (docs / "kept_en.txt").write_text(KEPT_EN, encoding="utf-8")
+    return docs
+
+
+def _ingest_baseline(run_cli, docs: Path, data: Path, onnx: Path) -> dict[str, bytes]:
+    shutil.copytree(onnx, data / "models" / "onnx")
+    code, out, err = run_cli("ingest", "--data-dir", data, docs)
+    assert code == 0, err
+    return snapshot(data)
+
+
+def _add_secrets(docs: Path) -> None:
+    for name, text in (("secret_zh.txt", SECRET_ZH), ("secret_en.txt", SECRET_EN), ("edited.txt", EDIT_BEFORE), ("gone.txt", GONE)):
+        (docs / name).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.model
+def test_forget_reingest_and_purge_leave_no_piece_of_the_removed_text(run_cli, corpus, tmp_path, onnx_export):
+    data = tmp_path / "data"
+    baseline = _ingest_baseline(run_cli, corpus, data, onnx_export)
+    kept = [*texts(corpus / "kept_zh.txt", "kept_zh.txt"), *texts(corpus / "kept_en.txt", "kept_en.txt")]
+    _add_secrets(corpus)
+    secret = {name: texts(corpus / name, name) for name in ("secret_zh.txt", "secret_en.txt", "edited.txt", "gone.txt")}
+    code, out, err = run_cli("ingest", "--data-dir", data, corpus)
+    assert code == 0 and "4 added" in out, err
+    # The scan sees the secrets while they are indexed: it can find what it looks for.
+    assert len({h.file for h in scan(data, pieces(secret["secret_zh.txt"], kept), baseline)}) >= 2
+
+    # forget: two documents, one Chinese, one English
+    code, out, err = run_cli("forget", "--data-dir", data, "secret_zh.txt", "secret_en.txt")
+    assert code == 0 and "its text is gone from the index files" in out, err
+    n = assert_clean(data, secret["secret_zh.txt"] + secret["secret_en.txt"], kept + secret["edited.txt"] + secret["gone.txt"], baseline)
+    assert n > 1000  # trigrams, 4-byte windows and UTF-16 forms of both documents
+
+    # re-ingest: an edited file loses a sentence, a deleted file goes (the forgotten ones
+    # go too, or this ingest of their folder would bring them back)
+    for name in ("secret_zh.txt", "secret_en.txt"):
+        (corpus / name).unlink()
+    (corpus / "edited.txt").write_text(EDIT_AFTER, encoding="utf-8")
+    (corpus / "gone.txt").unlink()
+    code, out, err = run_cli("ingest", "--data-dir", data, corpus)
+    assert code == 0 and "1 replaced, 1 removed" in out, err
+    kept += texts(corpus / "edited.txt", "edited.txt")
+    assert_clean(data, secret["edited.txt"] + secret["gone.txt"], kept, baseline)
+
+    code, out, err = run_cli("privacy", "--json", "--data-dir", data)
+    last = json.loads(out)["last_wipe"]
+    assert last["by"] == "ingest" and last["chunks"] >= 2 and last["check"]["found"] == 0 and last["free_pages"] == 0
+
+    # purge: nothing of the data folder is left to hold anything
+    code, out, err = run_cli("purge", "--yes", "--data-dir", data)
+    assert code == 0 and not data.exists()
+
+
+@pytest.mark.model
+def test_the_scan_finds_what_a_partial_wipe_leaves(run_cli, corpus, tmp_path, onnx_export, monkeypatch):
+    """Controls: with no wipe, and with VACUUM alone (no merge of the full-text index), the
+    same scan finds pieces of the forgotten text in Chroma's database; the full wipe, run
+    after them on the same folder, leaves none."""
+    from index.store import VectorStore
+
+    data = tmp_path / "data"
+    baseline = _ingest_baseline(run_cli, corpus, data, onnx_export)
+    kept = [*texts(corpus / "kept_zh.txt", "kept_zh.txt"), *texts(corpus / "kept_en.txt", "kept_en.txt")]
+    (corpus / "secret_zh.txt").write_text(SECRET_ZH, encoding="utf-8")
+    secret = texts(corpus / "secret_zh.txt", "secret_zh.txt")
+    wanted = pieces(secret, kept)
+    real_scrub = VectorStore.scrub
+
+    def vacuum_only(self, ids):
+        self._col.delete(ids=["\x00scrub-1", "\x00scrub-2"])
+        subprocess.run([sys.executable, "-I", "-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('VACUUM')", str(self._db)], check=True)
+        return {"files": True}
+
+    for name, scrub in (("no wipe", lambda self, ids: {"files": True}), ("VACUUM alone", vacuum_only), ("full wipe", real_scrub)):
+        monkeypatch.setattr(VectorStore, "scrub", scrub)
+        code, out, err = run_cli("ingest", "--data-dir", data, corpus)
+        assert code == 0, err
+        code, out, err = run_cli("forget", "--data-dir", data, "secret_zh.txt")
+        assert code == 0, err
+        hits = scan(data, wanted, baseline)
+        if name == "full wipe":
+            assert hits == [], summary(hits)
+        else:
+            assert "index/chroma/chroma.sqlite3" in {h.file for h in hits}, f"{name}: {summary(hits)}"
