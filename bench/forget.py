@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 from common import DEFAULT_DATA, median, save, table
@@ -57,10 +58,13 @@ def build(root: Path, n: int):
     if index.count() != n:
         every = chunks(n)
         t = time.perf_counter()
-        with index.lexical.deferred():
-            for i in range(0, n, 1000):
-                index.add(every[i : i + 1000])
-                print(f"  building {n}: {i + 1000}/{n} chunks, {time.perf_counter() - t:.0f} s", end="\r", flush=True)
+        for i in range(0, n, 1000):
+            part = every[i : i + 1000]
+            index.store.upsert(part, index.embedder.embed([c.text for c in part]))
+            for c in part:  # character pairs instead of jieba's words: as many terms, a fifth of the build time
+                index.lexical._insert(c.id, dict(Counter(c.text[j : j + 2] for j in range(len(c.text) - 1))))
+            print(f"  building {n}: {i + len(part)}/{n} chunks, {time.perf_counter() - t:.0f} s", end="\r", flush=True)
+        index.lexical.save()
         print()
     return index
 

@@ -1,5 +1,8 @@
 """Wipe deleted text out of Chroma's SQLite file. Run as its own process, standard library only:
-``python -I sqlite_wipe.py DB < ids.json``; prints what it did as one JSON line.
+``python -I sqlite_wipe.py DB < ids.json``; prints what it did as one JSON line. The ids
+(of the deleted chunks, a JSON list) are optional: with none, nothing is checked in the log.
+The administrator of a Chroma server runs it on the server's file, even while it serves:
+``python3 -I sqlite_wipe.py PATH/chroma.sqlite3 < /dev/null``.
 
 Why a process of its own: Chroma's Rust core links its own copy of SQLite and keeps
 the file open. Two copies of SQLite in one process break each other's POSIX locks
@@ -38,6 +41,8 @@ def _log_records(con: sqlite3.Connection, ids: list[str]) -> int:
 
 
 def wipe(db: str, ids: list[str]) -> dict:
+    if not os.path.isfile(db):  # connect() would make an empty database there
+        return {"ok": False, "error": f"no such database file: {db}"}
     seconds = {}
     con = sqlite3.connect(db, timeout=600, isolation_level=None)  # autocommit: VACUUM needs no open transaction
     try:
@@ -76,8 +81,9 @@ def wipe(db: str, ids: list[str]) -> dict:
 
 def main() -> int:
     try:
-        report = wipe(sys.argv[1], json.load(sys.stdin))
-    except sqlite3.Error as err:
+        raw = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+        report = wipe(sys.argv[1], json.loads(raw) if raw.strip() else [])
+    except (sqlite3.Error, ValueError) as err:
         report = {"ok": False, "error": f"{type(err).__name__}: {err}"}
     print(json.dumps(report))
     return 0 if report["ok"] else 1

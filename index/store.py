@@ -185,12 +185,13 @@ class VectorStore:
 
     @property
     def files_note(self) -> str | None:
-        """None when ``scrub`` can compact the store's files; else what the user must know."""
+        """None when ``scrub`` can wipe the store's files; else what the user must know."""
         if self._db is not None:
             return None
-        return (f"the Chroma server at {self.url} keeps its own files: its text is deleted there, but the "
-                "server's SQLite file is compacted only by whoever runs that server (stop it, then "
-                "`sqlite3 PATH/chroma.sqlite3 VACUUM`, PATH being its `chroma run --path`)")
+        return (f"the Chroma server at {self.url} keeps its own files: the text is deleted there, but pieces of it "
+                "stay in the server's SQLite file until whoever runs that server wipes it (while it runs): "
+                f"python3 -I {Path(__file__).with_name('sqlite_wipe.py')} PATH/chroma.sqlite3 < /dev/null, "
+                "PATH being its `chroma run --path`")
 
     @_translated("counting chunks")
     def count(self) -> int:

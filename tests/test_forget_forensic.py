@@ -13,6 +13,7 @@ same scan finds the pieces when the wipe, or a part of it, is left out.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -160,3 +161,130 @@ def test_the_scan_finds_what_a_partial_wipe_leaves(run_cli, corpus, tmp_path, on
             assert hits == [], summary(hits)
         else:
             assert "index/chroma/chroma.sqlite3" in {h.file for h in hits}, f"{name}: {summary(hits)}"
+
+
+# -- kill -9 in the middle of the wipe ----------------------------------------------------
+
+FORGET_SCRIPT = """
+import sys
+sys.path[:0] = sys.argv[1:3]
+from fakes import FakeEmbedder
+from index.search import Index
+from ingest.pipeline import forget
+forget(Index(sys.argv[3], FakeEmbedder(), chunker="kill"), "secret.txt")
+"""
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _big_index(root: Path, secret: str):
+    """An index of 2,000 filler chunks and one secret document: its wipe takes long enough to be killed in."""
+    from fakes import FakeEmbedder
+    from index.search import Index
+    from index.types import Chunk
+
+    index = Index(root, FakeEmbedder(), chunker="kill")
+    filler = [Chunk(f"f{i}", f"filler{i // 10}.txt", "", (), f"第{i}段：开源模型的部署成本与许可证条款各不相同，企业需要权衡利弊。" * 4, 0, 100, "h")
+              for i in range(2000)]
+    with index.lexical.deferred():
+        for i in range(0, len(filler), 1000):
+            index.add(filler[i : i + 1000])
+    index.add([Chunk("s1", "secret.txt", "", (), secret, 0, len(secret), "s")])
+    return index, filler
+
+
+def test_kill_9_during_the_wipe_then_the_next_run_finishes_it(tmp_path, project_root):
+    import signal
+    import time
+
+    from chromadb.api.client import SharedSystemClient
+
+    root = tmp_path / "index"
+    secret = SECRET_ZH.replace("\n", "")
+    _, filler = _big_index(root, secret)
+    SharedSystemClient.clear_system_cache()  # the killed process and the next one open the files afresh
+    wanted = pieces([secret], [c.text for c in filler])
+    assert scan(root, wanted)  # before: the scan finds the secret
+    dictionary = {k: v for k, v in snapshot(root).items() if k.startswith("cache/")}  # jieba's, holds words of it
+    proc = subprocess.Popen([sys.executable, "-c", FORGET_SCRIPT, str(project_root / "tests"), str(project_root), str(root)])
+    wipe = []
+    deadline = time.monotonic() + 120
+    while not wipe and proc.poll() is None and time.monotonic() < deadline:
+        wipe = [c for c in _children(proc.pid) if b"sqlite_wipe" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        time.sleep(0.005)
+    assert wipe, "the forget ended before its wipe could be caught"
+    time.sleep(0.05)  # into the merge or the VACUUM
+    for pid in (*wipe, proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(30)
+    assert (root / "wipe.pending").exists()
+
+    # The next writer (here: a forget of a filler document) opens the index and finishes the wipe first.
+    done = subprocess.run([sys.executable, "-c", FORGET_SCRIPT.replace("secret.txt", "filler0.txt"), str(project_root / "tests"),
+                           str(project_root), str(root)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (root / "wipe.pending").exists()
+    hits = scan(root, wanted, dictionary)
+    assert hits == [], summary(hits)
+    from fakes import FakeEmbedder
+    from index.search import Index
+
+    index = Index(root, FakeEmbedder(), chunker="kill")
+    assert index.count() == len(filler) - 10 and "secret.txt" not in index.documents()
+    assert index.search("部署成本", 3)
+
+
+# -- a Chroma server ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory):
+    """A real `chroma run` on loopback with its own data folder (tests/test_servers.py)."""
+    from test_servers import chroma_server
+
+    work = tmp_path_factory.mktemp("chroma-server")
+    server = chroma_server(work / "db", work / "chroma.log").start()
+    yield server, work / "db"
+    server.stop()
+
+
+@pytest.mark.model
+def test_with_a_chroma_server_forget_wipes_what_it_can_reach_and_says_what_it_cannot(run_cli, corpus, tmp_path, onnx_export, chroma):
+    """This machine's files are wiped; the server's database keeps pieces until its
+    administrator runs index/sqlite_wipe.py on it (while it serves), which leaves none."""
+    server, db_dir = chroma
+    data = tmp_path / "data"
+    url = ("--chroma-url", server.root)
+    shutil.copytree(onnx_export, data / "models" / "onnx")
+    code, out, err = run_cli("ingest", "--data-dir", data, *url, corpus)
+    assert code == 0, err
+    baseline, server_baseline = snapshot(data), snapshot(db_dir)
+    kept = [*texts(corpus / "kept_zh.txt", "kept_zh.txt"), *texts(corpus / "kept_en.txt", "kept_en.txt")]
+    (corpus / "secret_zh.txt").write_text(SECRET_ZH, encoding="utf-8")
+    wanted = pieces(texts(corpus / "secret_zh.txt", "secret_zh.txt"), kept)
+    code, out, err = run_cli("ingest", "--data-dir", data, *url, corpus)
+    assert code == 0 and "1 added" in out, err
+    code, out, err = run_cli("forget", "--data-dir", data, *url, "secret_zh.txt")
+    assert code == 0 and "until whoever runs that server wipes it" in out and "server's own files were not reached" in out, err
+
+    assert scan(data, wanted, baseline) == []  # this machine: the BM25 index, manifest, logs, caches
+    db = db_dir / "chroma.sqlite3"
+    left = scan(db_dir, wanted, server_baseline)
+    assert "chroma.sqlite3" in {h.file for h in left}, "the server's database was expected to keep pieces (the README says so)"
+    wipe = subprocess.run([sys.executable, "-I", str(Path(__file__).parent.parent / "index" / "sqlite_wipe.py"), str(db)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert wipe.returncode == 0 and json.loads(wipe.stdout)["free_pages"] == 0, wipe.stdout + wipe.stderr
+    hits = [h for h in scan(db_dir, wanted, server_baseline) if h.file == "chroma.sqlite3"]
+    assert hits == [], summary(hits)
+    code, out, err = run_cli("status", "--json", "--data-dir", data, *url)
+    assert code == 0 and json.loads(out)["documents"] == 2  # the server serves on, from the wiped file
