@@ -263,13 +263,16 @@ class VectorStore:
 
     def zero_unused(self) -> None:
         """Zero the bytes Chroma wrote to its vector index files without setting them (see
-        index.unset_bytes). Embedded store only, and only under the ingest lock: a Chroma
-        server's files are written by a live process; ``assistant serve`` zeroes them when it stops it."""
+        index.unset_bytes) and overwrite the vectors of deleted chunks (index.deleted_vectors).
+        Embedded store only, and only under the ingest lock: a Chroma server's files are
+        written by a live process; ``assistant serve`` clears them when it stops it."""
+        from index.deleted_vectors import replace_deleted
         from index.unset_bytes import zero_unused
 
         if self.url is None:
             try:
                 zero_unused(self.path)
+                replace_deleted(self.path)
             except OSError as err:
                 raise StoreError(f"cannot clear unused bytes in the vector store {self.path}: {err.strerror or err}") from err
 

@@ -288,3 +288,50 @@ def test_with_a_chroma_server_forget_wipes_what_it_can_reach_and_says_what_it_ca
     assert hits == [], summary(hits)
     code, out, err = run_cli("status", "--json", "--data-dir", data, *url)
     assert code == 0 and json.loads(out)["documents"] == 2  # the server serves on, from the wiped file
+
+
+def _stored_vectors(index_dir: Path):
+    """Every vector slot in use in Chroma's vector index files, as rows of a matrix."""
+    import struct
+
+    import numpy as np
+
+    rows = []
+    for header in index_dir.glob("chroma/*/header.bin"):
+        _, _, _, count, size, label_at, data_at = struct.unpack_from("<iQQQQQQ", header.read_bytes())
+        data = header.with_name("data_level0.bin").read_bytes()
+        rows += [np.frombuffer(data, dtype="<f4", count=(label_at - data_at) // 4, offset=i * size + data_at) for i in range(count)]
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_forget_overwrites_the_forgotten_vectors_and_search_still_finds_the_rest(tmp_path, monkeypatch, overwrite):
+    """Chroma only marks a deleted vector; forget overwrites it (index.deleted_vectors).
+    Without that step the forgotten vectors are still in the file, as the check shows."""
+    import numpy as np
+    from chromadb.api.client import SharedSystemClient
+
+    from fakes import FakeEmbedder
+    from index import deleted_vectors
+    from index.search import Index, indexed_text
+    from index.types import Chunk
+    from ingest.pipeline import forget
+
+    if not overwrite:
+        monkeypatch.setattr(deleted_vectors, "replace_deleted", lambda path: 0)
+    embedder = FakeEmbedder()
+    index = Index(tmp_path / "index", embedder, chunker="v")
+    kept = [Chunk(f"k{i}", f"kept{i % 3}.txt", "", (), f"保留的第{i}段文字。", 0, 9, "k") for i in range(40)]
+    gone = [Chunk(f"g{i}", "secret.txt", "", (), f"机密的第{i}段：暗号紫罗兰。", 0, 12, "g") for i in range(5)]
+    index.add(kept + gone)
+    forget(index, "secret.txt")
+    SharedSystemClient.clear_system_cache()
+
+    stored = _stored_vectors(tmp_path / "index")
+    stored = stored / np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-9)
+    best = lambda chunks: (np.array(embedder.embed([indexed_text(c) for c in chunks])) @ stored.T).max(axis=1)  # noqa: E731
+    assert best(kept).min() > 0.999  # every kept vector is there, unchanged
+    assert bool(best(gone).max() < 0.99) is overwrite
+    reopened = Index(tmp_path / "index", embedder, chunker="v")
+    for c, v in zip(kept, embedder.embed([indexed_text(c) for c in kept])):
+        assert reopened.store.query(v, 1)[0][0] == c.id
