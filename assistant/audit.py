@@ -160,7 +160,8 @@ def describe_wipe(w: dict) -> str:
     if not w.get("files"):
         return (f"deleted through the Chroma server's API; that server's own files were not reached (see README, Privacy); "
                 f"local files: {checked}")
-    return (f"Chroma's log pruned, its full-text index merged, its database rewritten (VACUUM), unset vector slots zeroed; "
+    return (f"Chroma's log pruned, its full-text index merged, its database rewritten (VACUUM), the deleted vectors "
+            f"overwritten and unset vector slots zeroed; "
             f"{w.get('free_pages', 0)} free pages and {w.get('wal_bytes', 0)} bytes of write-ahead log left; {checked}")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 WINDOW = 6  # characters: 18 bytes of Chinese; long enough not to occur by chance in binary data
-SAMPLES = 16
+SAMPLES = 8
 
 
 def sample(texts: Sequence[str]) -> list[str]:
