@@ -262,17 +262,11 @@ class VectorStore:
         return {"files": True, **report}
 
     def zero_unused(self) -> None:
-        """Zero the bytes Chroma wrote to its vector index files without setting them (see
-        index.unset_bytes) and overwrite the vectors of deleted chunks (index.deleted_vectors).
-        Embedded store only, and only under the ingest lock: a Chroma server's files are
-        written by a live process; ``assistant serve`` clears them when it stops it."""
-        from index.deleted_vectors import replace_deleted
-        from index.unset_bytes import zero_unused
-
+        """``clear_vector_files`` on the embedded store, only under the ingest lock: a Chroma
+        server's files are written by a live process; ``assistant serve`` clears them when it stops it."""
         if self.url is None:
             try:
-                zero_unused(self.path)
-                replace_deleted(self.path)
+                clear_vector_files(self.path)
             except OSError as err:
                 raise StoreError(f"cannot clear unused bytes in the vector store {self.path}: {err.strerror or err}") from err
 
@@ -309,6 +303,16 @@ class VectorStore:
             if len(res["ids"]) < _BATCH:
                 return out
             offset += _BATCH
+
+
+def clear_vector_files(chroma_dir: Path) -> None:
+    """Zero the bytes Chroma wrote to its vector index files without setting them (index.unset_bytes)
+    and overwrite the vectors of deleted chunks (index.deleted_vectors). Only while nothing writes them."""
+    from index.deleted_vectors import replace_deleted
+    from index.unset_bytes import zero_unused
+
+    zero_unused(chroma_dir)
+    replace_deleted(chroma_dir)
 
 
 def drop(url: str) -> None:
