@@ -115,6 +115,7 @@ def _servers(settings: Settings) -> list[dict]:
 
 def privacy_report(settings: Settings) -> dict:
     from assistant.servers import index_root
+    from ingest.pipeline import last_wipe
 
     guard = egress.current()
     session, since_install = _usage(settings)
@@ -147,7 +148,21 @@ def privacy_report(settings: Settings) -> dict:
         "redact_at_ingest": settings.redact,
         "debug_log": settings.debug_log,
         "commands": {"forget": "assistant forget SOURCE", "purge": "assistant purge"},
+        "last_wipe": last_wipe(root),
     }
+
+
+def describe_wipe(w: dict) -> str:
+    """What a wipe record (ingest.pipeline.wipe) says, in one line a user can read."""
+    c = w.get("check", {})
+    checked = (f"{c.get('pieces', 0)} pieces of the removed text searched for in all {c.get('files', 0)} files of the index "
+               f"({c.get('bytes', 0) / 1e6:.1f} MB): {c.get('found', 0)} found")
+    if not w.get("files"):
+        return (f"deleted through the Chroma server's API; that server's own files were not reached (see README, Privacy); "
+                f"local files: {checked}")
+    return (f"Chroma's log pruned, its full-text index merged, its database rewritten (VACUUM), the deleted vectors "
+            f"overwritten and unset vector slots zeroed; "
+            f"{w.get('free_pages', 0)} free pages and {w.get('wal_bytes', 0)} bytes of write-ahead log left; {checked}")
 
 
 def format_report(r: dict) -> str:
@@ -174,4 +189,7 @@ def format_report(r: dict) -> str:
     lines += [f"  {kind:<40} {v['path']}  ({kb(v['bytes'])})" for kind, v in r["stores"].items()]
     lines.append(f"anonymise personal data at ingest: {'on' if r['redact_at_ingest'] else 'off'} (assistant ingest --redact)")
     lines.append(f"forget a document: {r['commands']['forget']}    remove everything: {r['commands']['purge']}")
+    w = r.get("last_wipe")
+    if w:
+        lines.append(f"last wipe:     by {w['by']} at {w['time']}, {w['chunks']} chunks, {w['seconds']:.1f} s: {describe_wipe(w)}")
     return "\n".join(lines)

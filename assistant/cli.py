@@ -353,10 +353,15 @@ def cmd_forget(args, settings) -> int:
     if missing:  # nothing is touched when one name is wrong
         print(f"error: not in the index: {', '.join(missing)} (`assistant status` lists the documents)", file=sys.stderr)
         return 1
+    from assistant.audit import describe_wipe
+    from ingest.pipeline import last_wipe
+
     for source in args.sources:
         n = a.forget(source)
-        note = a.index.store.files_note  # a Chroma server whose files only its admin can compact
+        note = a.index.store.files_note  # a Chroma server whose files only its admin can wipe
+        wiped = last_wipe(a.index.root) or {}
         print(f"forgot {source}: {n} chunks removed; " + (f"note: {note}" if note else "its text is gone from the index files"))
+        print(f"  {describe_wipe(wiped)}")
     return 0
 
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from assistant import servers
 from assistant.config import Settings
-from index import unset_bytes
 from index.errors import Error
+from index.store import clear_vector_files
 
 READY_TIMEOUT = 180.0  # s: the model server reads a 1 GB GGUF first
 STOP_TIMEOUT = 15.0  # s between SIGTERM and SIGKILL
@@ -260,7 +260,7 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_
             stop_process(child.proc)
             if child.name == "chroma":  # stopped: nothing writes its files now
                 with contextlib.suppress(OSError):  # hygiene; the other child must still be stopped
-                    unset_bytes.zero_unused(Path(child.extra["path"]))
+                    clear_vector_files(Path(child.extra["path"]))
         stack = servers.read_stack(settings)
         if stack and stack.get("pid") == os.getpid():
             (settings.data_dir / servers.STACK_FILE).unlink(missing_ok=True)
@@ -285,7 +285,7 @@ def stop(settings: Settings) -> int:
             stop_process(int(child["pid"]))  # left behind by a serve that was killed
             if child.get("path"):
                 with contextlib.suppress(OSError):
-                    unset_bytes.zero_unused(Path(child["path"]))
+                    clear_vector_files(Path(child["path"]))
     (settings.data_dir / servers.STACK_FILE).unlink(missing_ok=True)
     print(f"stopped the stack of {settings.data_dir} (web page {stack.get('ui')}, "
           f"{', '.join(n for n in ('chroma', 'llm') if n in stack) or 'no'} servers)")

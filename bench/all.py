@@ -26,6 +26,7 @@ RUNS = {  # name: (full arguments, quick arguments)
     "ingest": ([], ["--sizes", "200,400"]),
     "search_scale": ([], ["--sizes", "2000,10000"]),
     "memory": ([], ["--questions", "2"]),
+    "forget": ([], ["--sizes", "1000,10000", "--repeat", "1"]),
 }
 
 

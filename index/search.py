@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from index import residue
 from index.embed import Embedder
 from index.lexical import LexicalIndex, tokenize
 from index.store import VectorStore
@@ -144,16 +145,22 @@ class Index:
             self.lexical.add((c.id, indexed_text(c)) for c in chunks)
             self.lexical.save()
 
-    def remove(self, ids: Sequence[str], *, scrub: bool = False) -> None:
-        """Delete chunks from both indexes; ``scrub`` also wipes their text from the store's files (slower)."""
+    def remove(self, ids: Sequence[str]) -> None:
+        """Delete chunks from both indexes (their text stays in the store's files until ``wipe``)."""
         if not ids:
             return
         with self._lock:
             self.store.delete(ids)
             self.lexical.remove(ids)
             self.lexical.save()  # written anew and renamed: the old file's bytes are not kept
-        if scrub:
-            self.store.scrub(ids)
+
+    def wipe(self, ids: Sequence[str], texts: Sequence[str]) -> dict:
+        """After ``remove``, wipe the removed chunks' text from the store's files, then check:
+        every file under this index's folder is searched for a sample of ``texts``.
+        Slow (the store's database is rewritten): once per forget or ingest, not per document."""
+        done = self.store.scrub(ids)
+        self.store.zero_unused()
+        return {**done, "check": residue.check(self.root, texts, self.store.contains)}
 
     def search(self, query: str, k: int, fusion: Fusion = Fusion(), *, expand: Callable[[str], str] | None = None) -> list[Hit]:
         """The k best chunks for a query, fused from dense and lexical rankings.

@@ -31,7 +31,6 @@ _BATCH = 1000  # Chroma caps the size of one add/get; stay well under it
 # keeps the log to its last record; measured on 4,000 chunks it costs no ingest time.
 _SYNC = 2
 _HNSW = {"hnsw:space": "cosine", "hnsw:sync_threshold": _SYNC, "hnsw:batch_size": _SYNC}
-_DELETE = 3  # Chroma's operation code for a delete in its log
 WRITES = "writes"  # collection metadata key: a new random value after every write, by any client
 
 
@@ -186,12 +185,13 @@ class VectorStore:
 
     @property
     def files_note(self) -> str | None:
-        """None when ``scrub`` can compact the store's files; else what the user must know."""
+        """None when ``scrub`` can wipe the store's files; else what the user must know."""
         if self._db is not None:
             return None
-        return (f"the Chroma server at {self.url} keeps its own files: its text is deleted there, but the "
-                "server's SQLite file is compacted only by whoever runs that server (stop it, then "
-                "`sqlite3 PATH/chroma.sqlite3 VACUUM`, PATH being its `chroma run --path`)")
+        return (f"the Chroma server at {self.url} keeps its own files: the text is deleted there, but pieces of it "
+                "stay in the server's SQLite file until whoever runs that server wipes it (while it runs): "
+                f"python3 -I {Path(__file__).with_name('sqlite_wipe.py')} PATH/chroma.sqlite3 < /dev/null, "
+                "PATH being its `chroma run --path`")
 
     @_translated("counting chunks")
     def count(self) -> int:
@@ -227,49 +227,53 @@ class VectorStore:
             self._col.delete(ids=ids[i : i + _BATCH])
         self._bump()
 
-    @_translated("compacting deleted text")
-    def scrub(self, ids: Iterable[str]) -> bool:
+    @_translated("wiping deleted text")
+    def scrub(self, ids: Iterable[str]) -> dict:
         """After deleting ``ids``, make their text unrecoverable from the store's files.
 
         Two deletes of ids that never exist make Chroma save its vector index and
-        prune its log up to the last record; VACUUM then rewrites the database
-        file so that freed pages no longer hold the old bytes. A server's files
-        can be compacted only when this machine knows where they are (``path``):
-        otherwise the deletes are all that happens, and False says so.
+        prune its log up to the last record; index.sqlite_wipe then, in a process of
+        its own, merges the full-text index, rewrites the database file and empties
+        its write-ahead log. A server's files can be wiped only when this machine
+        knows where they are (``path``): otherwise the deletes are all that happens.
+        Returns what was done and checked (``files`` False: the server's files were not reached).
         """
-        import sqlite3
+        import json
+        import subprocess
+        import sys
 
         self._col.delete(ids=["\x00scrub-1", "\x00scrub-2"])
         if self._db is None:
-            return False
-        ids = list(ids)
-        con = sqlite3.connect(self._db)
+            return {"files": False}
+        script = Path(__file__).with_name("sqlite_wipe.py")
+        try:  # -I: the standard library only, whatever PYTHONPATH says
+            done = subprocess.run([sys.executable, "-I", str(script), str(self._db)], input=json.dumps(sorted(ids)),
+                                  capture_output=True, text=True)
+        except OSError as err:
+            raise StoreError(f"cannot wipe the vector store {self._db}: {err.strerror or err}") from err
         try:
-            left = 0
-            for i in range(0, len(ids), 500):  # SQLite caps the number of parameters
-                part = ids[i : i + 500]
-                q = f"SELECT count(*) FROM embeddings_queue WHERE operation != ? AND id IN ({','.join('?' * len(part))})"
-                left += con.execute(q, [_DELETE, *part]).fetchone()[0]
-            if left:
-                raise StoreError(f"{left} deleted chunks are still in the vector store's log; remove everything with: assistant purge")
-            con.execute("VACUUM")
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot compact the vector store {self._db}: {err}") from err
-        finally:
-            con.close()
-        return True
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            last = done.stderr.strip().splitlines()[-1:]  # e.g. a Python traceback's last line
+            report = {"error": last[0] if last else f"the wipe stopped with exit status {done.returncode}"}
+        if not report.get("ok"):
+            hint = "; remove everything with: assistant purge" if report.get("log_records") else ""
+            raise StoreError(f"cannot wipe the vector store {self._db}: {report.get('error', 'unknown failure')}{hint}")
+        return {"files": True, **report}
 
     def zero_unused(self) -> None:
-        """Zero the bytes Chroma wrote to its vector index files without setting them (see
-        index.unset_bytes). Embedded store only, and only under the ingest lock: a Chroma
-        server's files are written by a live process; ``assistant serve`` zeroes them when it stops it."""
-        from index.unset_bytes import zero_unused
-
+        """``clear_vector_files`` on the embedded store, only under the ingest lock: a Chroma
+        server's files are written by a live process; ``assistant serve`` clears them when it stops it."""
         if self.url is None:
             try:
-                zero_unused(self.path)
+                clear_vector_files(self.path)
             except OSError as err:
                 raise StoreError(f"cannot clear unused bytes in the vector store {self.path}: {err.strerror or err}") from err
+
+    @_translated("searching the documents' text")
+    def contains(self, text: str) -> bool:
+        """Whether any chunk's text holds ``text`` (Chroma's own full-text index answers)."""
+        return bool(self._col.get(where_document={"$contains": text}, limit=1, include=[])["ids"])
 
     @_translated("searching")
     def query(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
@@ -299,6 +303,16 @@ class VectorStore:
             if len(res["ids"]) < _BATCH:
                 return out
             offset += _BATCH
+
+
+def clear_vector_files(chroma_dir: Path) -> None:
+    """Zero the bytes Chroma wrote to its vector index files without setting them (index.unset_bytes)
+    and overwrite the vectors of deleted chunks (index.deleted_vectors). Only while nothing writes them."""
+    from index.deleted_vectors import replace_deleted
+    from index.unset_bytes import zero_unused
+
+    zero_unused(chroma_dir)
+    replace_deleted(chroma_dir)
 
 
 def drop(url: str) -> None:

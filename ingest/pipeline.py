@@ -44,6 +44,8 @@ from ingest.load import SUFFIXES, content_hash, file_kind, load_document, read_f
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "ingest.lock"
+WIPE_PENDING = "wipe.pending"  # chunks were deleted and their text not yet wiped from the store's files
+LAST_WIPE = "last_wipe.json"  # what the last wipe did and found: numbers only, no names, no text
 _AFTER_WRITE_FAILED = (
     "what was indexed before this file is kept and the index still opens; "
     "free some space or make the data folder writable, then run the same command again"
@@ -275,6 +277,8 @@ def locked(index: Index, *, quiet: bool = False) -> Iterator[None]:
         sync = getattr(index, "sync", None)
         if sync is not None:
             sync()  # another process may have written since this index was opened
+        if (index.root / WIPE_PENDING).exists():  # a run that deleted text was stopped before it wiped it
+            wipe(index, _Removals(), by="recovery")
         try:
             yield
         except BaseException:
@@ -294,6 +298,44 @@ def clear_index(root: Path) -> None:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
 
+class _Removals:
+    """The chunks one run deletes: their ids and text, for the wipe at the end of the run."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+
+    def remove(self, index: Index, chunks: list) -> None:
+        if not chunks:
+            return
+        # Marked before the first delete: a run killed from here on leaves the marker,
+        # and the next ingest or forget wipes before it does anything else.
+        (index.root / WIPE_PENDING).touch()
+        index.remove([c.id for c in chunks])
+        self.ids += [c.id for c in chunks]
+        self.texts += [c.text for c in chunks]
+
+
+def wipe(index: Index, removed: _Removals, *, by: str) -> dict:
+    """Wipe the deleted chunks' text from the store's files, check, and record what was done."""
+    started = time.perf_counter()
+    done = index.wipe(removed.ids, removed.texts)
+    record = {"time": _now(), "by": by, "chunks": len(removed.ids), **done, "seconds": round(time.perf_counter() - started, 3)}
+    tmp = index.root / (LAST_WIPE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    os.replace(tmp, index.root / LAST_WIPE)
+    (index.root / WIPE_PENDING).unlink(missing_ok=True)
+    return record
+
+
+def last_wipe(root: Path) -> dict | None:
+    """The record of the last wipe in the index folder ``root``, or None."""
+    try:
+        return json.loads((root / LAST_WIPE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _state_by_source(index: Index) -> dict[str, tuple[set[str], int]]:
     """Per source in Chroma: the set of file hashes its chunks carry, and how many chunks it has."""
     out: dict[str, tuple[set[str], int]] = {}
@@ -302,10 +344,6 @@ def _state_by_source(index: Index) -> dict[str, tuple[set[str], int]]:
         hashes.add(c.doc_hash)
         out[c.source] = (hashes, n + 1)
     return out
-
-
-def _ids_of(index: Index, source: str) -> list[str]:
-    return [c.id for c in index.chunks_of(source)]
 
 
 # --------------------------------------------------------------------------- ingest
@@ -333,20 +371,23 @@ def ingest(
     with locked(index, quiet=not progress):
         files, report.skipped = discover(paths)
         manifest = Manifest(index.root / "manifest.json")
+        removals = _Removals()
         try:
             indexed = _state_by_source(index)
             with index.lexical.deferred():  # one BM25 save per run, not one per document
-                _ingest_files(index, files, indexed, manifest, report, size=size, overlap=overlap, progress=progress, redact=redact)
+                _ingest_files(index, files, indexed, manifest, report, removals, size=size, overlap=overlap, progress=progress, redact=redact)
 
             seen = {s for _, s in files}
             for source, entry in list(manifest.entries.items()):
                 if source not in seen and _under(Path(entry["path"]), paths) and not Path(entry["path"]).exists():
-                    ids = _ids_of(index, source)
-                    index.remove(ids)
+                    chunks = index.chunks_of(source)
+                    removals.remove(index, chunks)
                     report.removed.append(source)
-                    report.chunks_removed += len(ids)
+                    report.chunks_removed += len(chunks)
                     del manifest.entries[source]
             manifest.save()
+            if removals.ids:  # the old text of replaced and removed files: once per run, not per file
+                wipe(index, removals, by="ingest")
         except StoreError as err:
             raise StoreError(f"{_full(index.root)}{err}; {_AFTER_WRITE_FAILED}") from err
         except OSError as err:  # the BM25 file or the manifest could not be written
@@ -366,7 +407,7 @@ def _full(root: Path) -> str:
     return f"the disk holding {root} is full ({free // 1024} KB free): " if free < 16 * 2**20 else ""
 
 
-def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Report, *, size, overlap, progress, redact) -> None:
+def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Report, removals: _Removals, *, size, overlap, progress, redact) -> None:
     """Add, replace or repair each file that is not exactly as the index has it.
 
     Every source this run may write and the manifest does not know at its path
@@ -416,7 +457,7 @@ def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Repo
         index.add(fresh)
         new = {c.id for c in chunks}
         stale = sorted(set(old) - new)
-        index.remove(stale)
+        removals.remove(index, [old[cid] for cid in stale])
         if not hashes:
             report.added.append(source)
         elif fresh or stale:
@@ -437,16 +478,18 @@ def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Repo
 def forget(index: Index, source: str) -> tuple[int, str | None]:
     """Remove one source's chunks from both indexes and wipe their text from the store's files.
 
-    Returns how many chunks were removed and the path the source was ingested from.
+    Returns how many chunks were removed and the path the source was ingested from;
+    what the wipe did and checked is in the index folder's LAST_WIPE record.
     """
     with locked(index, quiet=True):
-        ids = _ids_of(index, source)
-        index.remove(ids, scrub=True)
+        removals = _Removals()
+        removals.remove(index, index.chunks_of(source))
         manifest = Manifest(index.root / "manifest.json")
         entry = manifest.entries.pop(source, None)
         if entry is not None:
             manifest.save()
-    return len(ids), entry and entry.get("path")
+        wipe(index, removals, by="forget")
+    return len(removals.ids), entry and entry.get("path")
 
 
 def _record_path(path: Path) -> str:

@@ -392,7 +392,7 @@ def test_server_mode_ingests_forgets_and_answers_as_the_embedded_mode(run_cli, c
     source = remote["citations"][0]["source"]
     code, out, err = run_cli("forget", source, *server)
     assert code == 0, err
-    assert f"forgot {source}:" in out and "compacted only by whoever runs that server" in out
+    assert f"forgot {source}:" in out and "until whoever runs that server wipes it" in out
     code, out, _ = run_cli("status", "--json", *server)
     status = json.loads(out)
     assert source not in {d["source"] for d in status["sources"]} and status["documents"] == 4
