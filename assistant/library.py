@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from index.errors import Error, SkipFile
 from index.search import Index
-from ingest.load import SUFFIXES, content_hash, read_file, read_text
+from ingest.formats import check_content
+from ingest.load import SUFFIXES, content_hash, read_file
 from ingest.pipeline import Manifest
 
 UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes; a text document this large is almost surely a mistake
@@ -83,7 +84,7 @@ def save_upload(src: Path, folder: Path, index: Index) -> Path:
         raise UploadRefused("refused_size", f"{src.name}: larger than {UPLOAD_LIMIT // 2**20} MB", mb=UPLOAD_LIMIT // 2**20)
     try:
         data = read_file(src, UPLOAD_LIMIT)
-        read_text(data)  # the type is judged by the content, not by the name
+        check_content(suffix, data)  # the type is judged by the content, not by the name
     except SkipFile as err:
         if "too large" in str(err):  # it grew after the size check
             raise UploadRefused("refused_size", f"{src.name}: larger than {UPLOAD_LIMIT // 2**20} MB", mb=UPLOAD_LIMIT // 2**20) from None

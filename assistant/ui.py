@@ -30,6 +30,7 @@ from assistant.config import Settings
 from assistant.models import describe
 from assistant.ui_text import EXAMPLES, LANGS, TEXT, language
 from index.errors import ConfigError, Error
+from ingest.load import SUFFIXES
 
 log = logging.getLogger("assistant.ui")
 
@@ -44,7 +45,7 @@ HEAD = (
     "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' data: blob:; "
     "connect-src 'self'; worker-src 'self' blob:; frame-src 'self'\">"
 )
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm"]
+UPLOAD_TYPES = sorted(SUFFIXES)
 # Questions (and switching the model) run in this group, one at a time; the others wait, queued.
 ONE_AT_A_TIME = {"concurrency_id": "questions", "concurrency_limit": 1}
 # Uploads, deletions and re-ingests: their own queue, beside the questions'.

@@ -16,6 +16,7 @@ from assistant.answer import Answer
 from assistant.library import Row
 from assistant.ui_text import TEXT
 from ingest.chunk import split_sentences
+from ingest.location import label
 
 CSS = """
 .refused { border-left: 4px solid var(--color-accent); padding-left: .6em; }
@@ -102,7 +103,8 @@ def citations(answer: Answer, lang: str) -> str:
         title = f"《{escape(c['title'])}》 · " if c["title"] else ""
         head = (
             f"[{c['n']}] {title}{t['cited_file']} <code>{escape(c['source'])}</code>"
-            f" · {t['score']} {passage.score:.3f}" + (f" ({t['rank']} {rank})" if rank else "")
+            + (f' · <span class="where">{escape(c["location"])}</span>' if c.get("location") else "")
+            + f" · {t['score']} {passage.score:.3f}" + (f" ({t['rank']} {rank})" if rank else "")
         )
         body = _highlighted(passage.text, supporting_span(claims, passage.text))
         items.append(f'<details class="cite"><summary>{head}</summary><div class="passage">{body}</div></details>')
@@ -140,7 +142,8 @@ def sources(answer: Answer | None, lang: str) -> str:
     if answer is None or not answer.hits:
         return f'<div class="sources"><h3>{t["sources"]}</h3><p>{t["sources_empty"]}</p></div>'
     items = "".join(
-        f"<li><div>{t['score']} {h.score:.3f} · 《{escape(h.chunk.title)}》 <code>{escape(h.chunk.source)}</code></div>"
+        f"<li><div>{t['score']} {h.score:.3f} · 《{escape(h.chunk.title)}》 <code>{escape(h.chunk.source)}</code>"
+        + (f' · <span class="where">{escape(label(h.chunk.location))}</span>' if h.chunk.location else "") + "</div>"
         f'<div class="passage">{escape(h.chunk.text)}</div></li>'
         for h in answer.hits
     )

@@ -16,6 +16,7 @@ class _Line:
     text: str
     level: int = 0  # 1..6 for a heading line
     verbatim: bool = False  # code: exempt from boilerplate rules
+    loc: tuple = ()  # page/slide/sheet and row of a line read from a paged or tabular file (ingest.location)
 
 
 _CJK = (

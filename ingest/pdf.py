@@ -1,0 +1,173 @@
+"""PDF -> lines, with pypdfium2 (Apache-2.0/BSD; PDFium, Chrome's PDF engine). The only module that imports it.
+
+The text layer is read page by page in the order PDFium gives (the order the
+producer drew it, which for word processors is the reading order). Lines that
+repeat at the top or bottom of most pages (running headers, footers) and bare
+page numbers are dropped; a page's wrapped lines are joined back into paragraphs.
+A page whose text layer is empty or unreadable (a scan, or fonts that map
+Chinese to garbage for lack of a ToUnicode table) is rendered and read by OCR
+(ingest.ocr), unless OCR is off. Every line carries its page number.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from collections import Counter
+
+from index.errors import SkipFile
+from ingest.formats import Options, Parsed
+from ingest.text import _CJK_RE, _Line, _norm_line
+
+OCR_SCALE = 2.5  # render scale for OCR (180 dpi): small Chinese print stays legible, and it is fast enough
+MIN_TEXT = 20  # readable characters below which a page counts as having no text layer
+_PAGE_NUMBER_RE = re.compile(
+    r"^(?:[-–—]\s*)?(?:第\s*)?\d{1,4}(?:\s*页)?(?:\s*[-–—])?$|^(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$|^\d{1,4}\s*/\s*\d{1,4}$|^第\s*\d{1,4}\s*页\s*[,，/]?\s*共\s*\d{1,4}\s*页$",
+    re.I,
+)
+_ENDS_PARAGRAPH = "。！？!?：:；;…”」』）)"
+_BULLET_START_RE = re.compile(r"^(?:[-*•·●○■▪◆]\s|\d{1,2}[.、)）]\s*\S|[（(]\d{1,2}[)）]|[一二三四五六七八九十]+、)")
+
+
+def read(data: bytes, options: Options) -> Parsed:
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as err:
+        if "password" in str(err).lower():
+            raise SkipFile("encrypted PDF: it needs a password to open; save a copy without one to ingest it") from None
+        raise SkipFile(f"not a readable PDF ({_first_line(err)})") from None
+    try:
+        return _read(pdf, options)
+    finally:
+        pdf.close()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _read(pdf, options: Options) -> Parsed:
+    n = len(pdf)
+    if n == 0:
+        raise SkipFile("a PDF without pages")
+    pages: list[list[str]] = []
+    scanned: list[int] = []
+    for i in range(n):
+        options.check_time(f"page {i + 1} of {n}")
+        page = pdf[i]
+        textpage = page.get_textpage()
+        text = textpage.get_text_bounded()
+        textpage.close()
+        lines = [_norm_line(line) for line in text.splitlines()]
+        lines = [line for line in lines if line]
+        joined = "".join(lines)
+        if (_readable(joined) < MIN_TEXT and _has_image(page)) or _garbled(joined):
+            scanned.append(i)
+            lines = []
+        pages.append(lines)
+        page.close()
+    _drop_running(pages)
+    parsed = Parsed([], guess_headings=True)
+    if scanned and options.ocr:
+        _ocr(pdf, scanned, pages, options)
+        parsed.ocr_pages = len(scanned)
+    elif scanned:
+        parsed.ocr_skipped = len(scanned)
+    for i, lines in enumerate(pages):
+        loc = (("page", i + 1),)
+        parsed.lines += [_Line(p, loc=loc) for p in paragraphs(lines)] + [_Line("", loc=loc)]
+    meta_title = _norm_line(pdf.get_metadata_dict().get("Title", "") or "")
+    parsed.title = meta_title if _readable(meta_title) >= 2 else ""
+    return parsed
+
+
+def _readable(text: str) -> int:
+    """Characters that read as text: letters, CJK, digits. Private-use code points, U+FFFD
+    and control characters, which a font without a usable ToUnicode map yields, do not count."""
+    return sum(1 for c in text if c.isalnum() and unicodedata.category(c) not in ("Co", "Cn", "Cc", "Cs"))
+
+
+def _garbled(text: str) -> bool:
+    """A text layer that decodes to glyph numbers instead of characters (a font without a
+    usable ToUnicode map): control characters, private-use code points, U+FFFD and the
+    Latin-1 symbols (¡ to ¿) that glyph numbers 1 to 191 come out as. Real text of any
+    language has almost none of them; 3 % is far above any, far below garbage."""
+    text = "".join(text.split())
+    if len(text) < MIN_TEXT:
+        return False
+    bad = sum(1 for c in text if unicodedata.category(c) in ("Cc", "Co", "Cn") or c == "\ufffd" or "\u00a1" <= c <= "\u00bf")
+    return bad >= 0.03 * len(text)
+
+
+def _has_image(page) -> bool:
+    import pypdfium2.raw as raw
+
+    return any(obj.type == raw.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=2))
+
+
+def _ocr(pdf, scanned: list[int], pages: list[list[str]], options: Options) -> None:
+    from tqdm import tqdm
+
+    from ingest import ocr
+
+    for i in tqdm(scanned, desc="OCR", unit="page", disable=not options.progress, leave=False, file=sys.stderr):
+        options.check_time(f"OCR of page {i + 1} of {len(pdf)}")
+        page = pdf[i]
+        image = page.render(scale=OCR_SCALE).to_pil().convert("RGB")
+        page.close()
+        pages[i] = ocr.read_lines(image)
+
+
+def _running_key(line: str) -> str:
+    return re.sub(r"\d+", "#", line)
+
+
+def _drop_running(pages: list[list[str]]) -> None:
+    """Remove running headers and footers (a line among the first or last two of more than
+    half the pages, and of two at least, digits ignored, so "第 3 页" matches "第 4 页") and bare page numbers."""
+    edges = Counter()
+    for lines in pages:
+        edges.update({_running_key(line) for line in lines[:2] + lines[-2:]})
+    running = {key for key, count in edges.items() if count >= max(2, len(pages) // 2 + 1)}
+    for lines in pages:
+        for idx in sorted({*range(min(2, len(lines))), *range(max(0, len(lines) - 2), len(lines))}, reverse=True):
+            if _running_key(lines[idx]) in running or _PAGE_NUMBER_RE.match(lines[idx]):
+                del lines[idx]
+
+
+def _width(line: str) -> int:
+    return sum(2 if _CJK_RE.match(c) else 1 for c in line)
+
+
+def paragraphs(lines: list[str]) -> list[str]:
+    """Join the wrapped lines of a page back into paragraphs.
+
+    A line continues the previous one when the previous one ran to (nearly) the
+    full width of the page's text; a shorter line ended its paragraph (or was a
+    heading), as did a line ending a sentence short of the margin. List items start anew.
+    """
+    if not lines:
+        return []
+    widths = sorted(_width(line) for line in lines)
+    full = widths[int(0.9 * (len(widths) - 1))]
+    out: list[str] = []
+    prev_full = False
+    for line in lines:
+        if out and prev_full and not _BULLET_START_RE.match(line):
+            out[-1] = _join(out[-1], line)
+        else:
+            out.append(line)
+        prev_full = _width(line) >= 0.85 * full and not (line[-1] in _ENDS_PARAGRAPH and _width(line) < 0.95 * full)
+    return out
+
+
+def _join(left: str, right: str) -> str:
+    if left.endswith("-") and len(left) > 1 and left[-2].isalpha() and right[:1].islower():
+        return left[:-1] + right  # a hyphenated English word
+    if _CJK_RE.match(left[-1]) or _CJK_RE.match(right[0]):
+        return left + right
+    return f"{left} {right}"
