@@ -29,6 +29,15 @@ READERS = {
 FILE_SECONDS = 300.0  # per-file time limit: no file may hold up the run longer than this
 
 
+class NeedsOcr(SkipFile):
+    """Nothing to read without OCR, which is off: the pages are counted in the ingest summary."""
+
+    def __init__(self, pages: int):
+        super().__init__(f"no text to read without OCR: {pages} page(s) are scans or use fonts without a "
+                         "character map, and OCR is off (run without --no-ocr)")
+        self.pages = pages
+
+
 @dataclass
 class Options:
     ocr: bool = True  # read scanned pages with OCR (slow: seconds per page)
@@ -81,6 +90,7 @@ def check_content(suffix: str, data: bytes) -> None:
 def row_text(headers: list[str], values: list[str]) -> str:
     """A table row read with its column headers, "姓名: 张三；部门: 研发部", so that a
     question naming a column ("张三 的 部门") finds the row by both words."""
+    values = [" ".join(v.split("\n")) for v in values]  # a cell's line breaks: one line per row
     pairs = [f"{h}: {v}" if h else v for h, v in zip(headers, values) if v]
     pairs += [v for v in values[len(headers):] if v]
     text = " ".join(pairs)
@@ -92,4 +102,5 @@ def cell(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 3.0 from a spreadsheet is 3
-    return _norm_line(str(value).replace("\n", " "))
+    lines = (_norm_line(line) for line in str(value).replace("\r\n", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)  # kept: a long cell's paragraphs

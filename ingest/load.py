@@ -400,7 +400,7 @@ def load_document(path: Path, source: str, *, data: bytes | None = None, redact:
         title, text, headings, marks, redacted, parsed = _read_formatted(suffix, data, redact, options or formats.Options())
         if not text.strip():
             if parsed.ocr_skipped:
-                raise SkipFile(f"no text layer: {parsed.ocr_skipped} scanned page(s) not read because OCR is off")
+                raise formats.NeedsOcr(parsed.ocr_skipped)
             raise SkipFile("no text in it")
         return Document(source, title or path.stem, text, headings, content_hash(data, redact), redacted,
                         marks, parsed.ocr_pages, parsed.ocr_skipped)

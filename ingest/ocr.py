@@ -57,21 +57,27 @@ def engine():
         return _engine
 
 
-def read_lines(image) -> list[str]:
-    """Text lines of a page image (PIL RGB), top to bottom; boxes on one line joined left to right."""
+def read_lines(image) -> list[tuple[str, float, float, float, float]]:
+    """Text lines of a page image (PIL RGB), top to bottom, as (text, top, bottom, left, right)
+    in pixels with y growing upwards (as in a PDF); boxes on one line joined left to right."""
     import numpy as np
 
     result, _ = engine()(np.asarray(image)[:, :, ::-1])  # RapidOCR expects OpenCV's BGR order
     boxes = []
     for box, text, _score in result or []:
-        ys = [p[1] for p in box]
-        xs = [p[0] for p in box]
-        boxes.append((min(ys), max(ys), min(xs), text.strip()))
+        ys, xs = [p[1] for p in box], [p[0] for p in box]
+        if text.strip():
+            boxes.append((min(ys), max(ys), min(xs), max(xs), text.strip()))
     boxes.sort()
     lines: list[list[tuple]] = []
-    for top, bottom, left, text in boxes:
-        if lines and top < (lines[-1][0][0] + lines[-1][0][1]) / 2:  # starts above the middle of the line's first box
-            lines[-1].append((top, bottom, left, text))
+    for b in boxes:
+        if lines and b[0] < (lines[-1][0][0] + lines[-1][0][1]) / 2:  # starts above the middle of the line's first box
+            lines[-1].append(b)
         else:
-            lines.append([(top, bottom, left, text)])
-    return [" ".join(t for *_, t in sorted(line, key=lambda b: b[2]) if t) for line in lines if any(b[3] for b in line)]
+            lines.append([b])
+    out = []
+    for line in lines:
+        line.sort(key=lambda b: b[2])
+        out.append((" ".join(b[4] for b in line), -min(b[0] for b in line), -max(b[1] for b in line),
+                    min(b[2] for b in line), max(b[3] for b in line)))
+    return out

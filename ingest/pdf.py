@@ -15,6 +15,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
 
 from index.errors import SkipFile
 from ingest.formats import Options, Parsed
@@ -26,8 +27,7 @@ _PAGE_NUMBER_RE = re.compile(
     r"^(?:[-–—]\s*)?(?:第\s*)?\d{1,4}(?:\s*页)?(?:\s*[-–—])?$|^(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$|^\d{1,4}\s*/\s*\d{1,4}$|^第\s*\d{1,4}\s*页\s*[,，/]?\s*共\s*\d{1,4}\s*页$",
     re.I,
 )
-_ENDS_PARAGRAPH = "。！？!?：:；;…”」』）)"
-_BULLET_START_RE = re.compile(r"^(?:[-*•·●○■▪◆]\s|\d{1,2}[.、)）]\s*\S|[（(]\d{1,2}[)）]|[一二三四五六七八九十]+、)")
+_BULLET_START_RE = re.compile(r"^(?:[•·●○■▪◆]|[-*]\s|\d{1,2}[.、)）]\s*\S|[（(]\d{1,2}[)）]|[一二三四五六七八九十]+、)")
 
 
 def read(data: bytes, options: Options) -> Parsed:
@@ -54,17 +54,15 @@ def _read(pdf, options: Options) -> Parsed:
     n = len(pdf)
     if n == 0:
         raise SkipFile("a PDF without pages")
-    pages: list[list[str]] = []
+    pages: list[list[Line]] = []
     scanned: list[int] = []
     for i in range(n):
         options.check_time(f"page {i + 1} of {n}")
         page = pdf[i]
         textpage = page.get_textpage()
-        text = textpage.get_text_bounded()
+        lines = _page_lines(textpage)
         textpage.close()
-        lines = [_norm_line(line) for line in text.splitlines()]
-        lines = [line for line in lines if line]
-        joined = "".join(lines)
+        joined = "".join(line.text for line in lines)
         if (_readable(joined) < MIN_TEXT and _has_image(page)) or _garbled(joined):
             scanned.append(i)
             lines = []
@@ -119,49 +117,90 @@ def _ocr(pdf, scanned: list[int], pages: list[list[str]], options: Options) -> N
         page = pdf[i]
         image = page.render(scale=OCR_SCALE).to_pil().convert("RGB")
         page.close()
-        pages[i] = ocr.read_lines(image)
+        pages[i] = [Line(*line) for line in ocr.read_lines(image)]
+
+
+@dataclass
+class Line:
+    """A line of a page with its box, in points, y growing upwards."""
+
+    text: str
+    top: float
+    bottom: float
+    left: float
+    right: float
+
+    @property
+    def height(self) -> float:
+        return self.top - self.bottom
+
+
+def _page_lines(textpage) -> list[Line]:
+    """The page's text as lines with their boxes: PDFium's text segments grouped by
+    vertical overlap (a comma's box sits lower than its line's), each line's text read from its box."""
+    boxes: list[list[float]] = []
+    for k in range(textpage.count_rects()):
+        left, bottom, right, top = textpage.get_rect(k)
+        last = boxes[-1] if boxes else None
+        if last and min(top, last[3]) - max(bottom, last[1]) >= 0.5 * min(top - bottom, last[3] - last[1]):
+            last[:] = [min(left, last[0]), min(bottom, last[1]), max(right, last[2]), max(top, last[3])]
+        else:
+            boxes.append([left, bottom, right, top])
+    lines = []
+    for left, bottom, right, top in boxes:
+        text = _norm_line(textpage.get_text_bounded(left, bottom, right, top).replace("\n", " ").replace("\r", " "))
+        if text:
+            lines.append(Line(text, top, bottom, left, right))
+    return lines
 
 
 def _running_key(line: str) -> str:
     return re.sub(r"\d+", "#", line)
 
 
-def _drop_running(pages: list[list[str]]) -> None:
+def _drop_running(pages: list[list[Line]]) -> None:
     """Remove running headers and footers (a line among the first or last two of more than
     half the pages, and of two at least, digits ignored, so "第 3 页" matches "第 4 页") and bare page numbers."""
     edges = Counter()
     for lines in pages:
-        edges.update({_running_key(line) for line in lines[:2] + lines[-2:]})
+        edges.update({_running_key(line.text) for line in lines[:2] + lines[-2:]})
     running = {key for key, count in edges.items() if count >= max(2, len(pages) // 2 + 1)}
     for lines in pages:
         for idx in sorted({*range(min(2, len(lines))), *range(max(0, len(lines) - 2), len(lines))}, reverse=True):
-            if _running_key(lines[idx]) in running or _PAGE_NUMBER_RE.match(lines[idx]):
+            if _running_key(lines[idx].text) in running or _PAGE_NUMBER_RE.match(lines[idx].text):
                 del lines[idx]
 
 
-def _width(line: str) -> int:
-    return sum(2 if _CJK_RE.match(c) else 1 for c in line)
-
-
-def paragraphs(lines: list[str]) -> list[str]:
+def paragraphs(lines: list[Line]) -> list[str]:
     """Join the wrapped lines of a page back into paragraphs.
 
-    A line continues the previous one when the previous one ran to (nearly) the
-    full width of the page's text; a shorter line ended its paragraph (or was a
-    heading), as did a line ending a sentence short of the margin. List items start anew.
+    A line continues the previous one when the previous one ran to the right edge
+    of the page's text, sits at the page's usual line pitch below it and is
+    set in the same size. A wider gap (paragraph spacing), a change of size (a
+    heading) or a previous line that stopped short ends the paragraph; so does a
+    line that starts a list item.
     """
     if not lines:
         return []
-    widths = sorted(_width(line) for line in lines)
-    full = widths[int(0.9 * (len(widths) - 1))]
+    rights = sorted(line.right for line in lines)
+    edge = rights[int(0.9 * (len(rights) - 1))]
+    pitches = sorted(a.top - b.top for a, b in zip(lines, lines[1:]) if a.top > b.top and abs(a.height - b.height) <= 0.2 * a.height)
+    pitch = pitches[len(pitches) // 2] if pitches else None
     out: list[str] = []
-    prev_full = False
+    prev: Line | None = None
     for line in lines:
-        if out and prev_full and not _BULLET_START_RE.match(line):
-            out[-1] = _join(out[-1], line)
+        joins = (
+            prev is not None
+            and prev.right >= edge - 1.5 * prev.height  # ran to the margin
+            and abs(prev.height - line.height) <= 0.2 * prev.height
+            and pitch is not None and 0 < prev.top - line.top <= 1.25 * pitch
+            and not _BULLET_START_RE.match(line.text)
+        )
+        if joins:
+            out[-1] = _join(out[-1], line.text)
         else:
-            out.append(line)
-        prev_full = _width(line) >= 0.85 * full and not (line[-1] in _ENDS_PARAGRAPH and _width(line) < 0.95 * full)
+            out.append(line.text)
+        prev = line
     return out
 
 

@@ -413,6 +413,7 @@ def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Repo
             chunks = make_chunks(doc, size, overlap)
         except SkipFile as err:
             report.skipped.append((shown(path), str(err)))
+            report.ocr_skipped += getattr(err, "pages", 0)  # a scan with OCR off (formats.NeedsOcr)
             continue
         except Exception as err:  # a bug must cost one file, not the run
             log.exception("ingesting %s failed", shown(path))

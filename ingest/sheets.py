@@ -3,7 +3,9 @@
 Each sheet is a section headed by its name. Its first non-empty row is taken as
 the column headers and every later row is read with them ("姓名: 张三；部门:
 研发部"), one line per row carrying its sheet and row number as the spreadsheet
-shows it, so a cited passage names the rows it came from.
+shows it, so a cited passage names the rows it came from. In a sheet with
+columns of prose (notes, answers, descriptions) each row is a small section: its
+other cells are its heading.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from ingest.decode import read_text
 from ingest.formats import Options, Parsed, cell, row_text
 from ingest.ooxml import open_zip
 from ingest.text import _Line
+
+PROSE_CELL = 30  # mean characters of a column's cells above which it holds text to read
 
 
 def read(data: bytes, options: Options) -> Parsed:
@@ -54,20 +58,44 @@ def read_csv(data: bytes, options: Options) -> Parsed:
 
 
 def _table(rows, options: Options, *, sheet: str | None) -> list[_Line]:
-    lines: list[_Line] = []
-    headers: list[str] | None = None
     where = (("sheet", sheet),) if sheet is not None else ()
+    table: list[tuple[int, list[str]]] = []
     for n, values in rows:
         if n % 500 == 0:
             options.check_time(f"row {n:,}" + (f" of sheet {sheet}" if sheet else ""))
-        if not any(values):
-            continue
+        if any(values):
+            table.append((n, values))
+    if not table:
+        return []
+    (first, headers), body = table[0], table[1:]
+    lines = [_Line(sheet, 2, loc=(*where, ("row", first)))] if sheet is not None else []
+    lines.append(_Line(" | ".join(h for h in headers if h), loc=(*where, ("row", first))))
+    prose = _prose_columns([values for _, values in body])
+    for n, values in body:
         loc = (*where, ("row", n))
-        if headers is None:
-            headers = values
-            if sheet is not None:
-                lines.append(_Line(sheet, 2, loc=loc))
-            lines.append(_Line(" | ".join(h for h in headers if h), loc=loc))
-            continue
-        lines.append(_Line(row_text(headers, values), loc=loc))
+        text = [i for i in prose if i < len(values) and values[i]]
+        if text and len(text) < sum(1 for v in values if v):
+            # A row of notes: its other cells name it (a heading, so that every chunk of its
+            # text keeps them as context); its prose cells are its text.
+            key = [i for i in range(len(values)) if i not in prose]
+            lines.append(_Line(row_text([_at(headers, i) for i in key], [values[i] for i in key]), 3, loc=loc))
+            for i in text:
+                first, *rest = values[i].split("\n")
+                lines += [_Line(row_text([_at(headers, i)], [first]), loc=loc)] + [_Line(t, loc=loc) for t in rest]
+        else:
+            lines.append(_Line(row_text(headers, values), loc=loc))
     return lines
+
+
+def _at(headers: list[str], i: int) -> str:
+    return headers[i] if i < len(headers) else ""
+
+
+def _prose_columns(rows: list[list[str]]) -> set[int]:
+    """Columns whose cells are text to read (notes, descriptions), not values naming a row."""
+    lengths: dict[int, list[int]] = {}
+    for values in rows:
+        for i, v in enumerate(values):
+            if v:
+                lengths.setdefault(i, []).append(len(v))
+    return {i for i, ls in lengths.items() if sum(ls) / len(ls) >= PROSE_CELL}
