@@ -307,6 +307,13 @@ def _assemble(lines: list[_Line]) -> tuple[str, Headings, Marks]:
                 pos += 1
                 blank = True
             continue
+        if line.joined is not None and parts and not blank:  # same paragraph: no line break, a mark inside it
+            pos += len(line.joined) - 1
+            if line.loc and (not marks or marks[-1][1] != line.loc):
+                marks.append((pos, line.loc))
+            parts[-1] += line.joined + text
+            pos += len(text) + 1
+            continue
         if line.level:
             headings.append((pos, line.level, text.strip()))
         if line.loc and (not marks or marks[-1][1] != line.loc):

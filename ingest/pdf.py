@@ -68,16 +68,21 @@ def _read(pdf, options: Options) -> Parsed:
             lines = []
         pages.append(lines)
         page.close()
-    _drop_running(pages)
     parsed = Parsed([], guess_headings=True)
     if scanned and options.ocr:
         _ocr(pdf, scanned, pages, options)
         parsed.ocr_pages = len(scanned)
     elif scanned:
         parsed.ocr_skipped = len(scanned)
+    _drop_running(pages)  # OCRed pages have running heads and page numbers too
     for i, lines in enumerate(pages):
         loc = (("page", i + 1),)
-        parsed.lines += [_Line(p, loc=loc) for p in paragraphs(lines)] + [_Line("", loc=loc)]
+        paras = [_Line(p, loc=loc) for p in paragraphs(lines)]
+        if paras and parsed.lines and pages[i - 1] and _continues(pages[i - 1], lines[0]):
+            paras[0].joined = _separator(parsed.lines[-1].text, paras[0].text)
+        elif parsed.lines:
+            parsed.lines.append(_Line(""))  # a new page starts a new paragraph unless this one runs on
+        parsed.lines += paras
     meta_title = _norm_line(pdf.get_metadata_dict().get("Title", "") or "")
     parsed.title = meta_title if _readable(meta_title) >= 2 else ""
     return parsed
@@ -175,38 +180,51 @@ def paragraphs(lines: list[Line]) -> list[str]:
     """Join the wrapped lines of a page back into paragraphs.
 
     A line continues the previous one when the previous one ran to the right edge
-    of the page's text, sits at the page's usual line pitch below it and is
-    set in the same size. A wider gap (paragraph spacing), a change of size (a
-    heading) or a previous line that stopped short ends the paragraph; so does a
-    line that starts a list item.
+    of the page's text, is set in the same size, and sits no further below it
+    than the lines of the same paragraph sit from each other (the pitch of the next
+    pair, or of the pair before when that one was joined). Paragraph spacing, a
+    change of size (a heading) or a previous line that stopped short ends the
+    paragraph; so does a line that starts a list item.
     """
     if not lines:
         return []
-    rights = sorted(line.right for line in lines)
-    edge = rights[int(0.9 * (len(rights) - 1))]
-    pitches = sorted(a.top - b.top for a, b in zip(lines, lines[1:]) if a.top > b.top and abs(a.height - b.height) <= 0.2 * a.height)
-    pitch = pitches[len(pitches) // 2] if pitches else None
-    out: list[str] = []
-    prev: Line | None = None
-    for line in lines:
-        joins = (
-            prev is not None
-            and prev.right >= edge - 1.5 * prev.height  # ran to the margin
-            and abs(prev.height - line.height) <= 0.2 * prev.height
-            and pitch is not None and 0 < prev.top - line.top <= 1.25 * pitch
-            and not _BULLET_START_RE.match(line.text)
-        )
-        if joins:
+    edge = _edge(lines)
+    pitch = [a.top - b.top for a, b in zip(lines, lines[1:])]
+    out = [lines[0].text]
+    joined = False
+    for k, line in enumerate(lines[1:]):
+        near = ([pitch[k + 1]] if k + 1 < len(pitch) else []) + ([pitch[k - 1]] if k and joined else [])
+        joined = (_runs_on(lines[k], line, edge) and pitch[k] > 0
+                  and (not near or pitch[k] <= 1.15 * max(near)))
+        if joined:
             out[-1] = _join(out[-1], line.text)
         else:
             out.append(line.text)
-        prev = line
     return out
+
+
+def _edge(lines: list[Line]) -> float:
+    rights = sorted(line.right for line in lines)
+    return rights[int(0.9 * (len(rights) - 1))]
+
+
+def _runs_on(prev: Line, line: Line, edge: float) -> bool:
+    """``line`` can continue ``prev``'s paragraph: prev ran to the margin, same size, no list item starts."""
+    return (prev.right >= edge - 1.5 * prev.height and abs(prev.height - line.height) <= 0.2 * prev.height
+            and not _BULLET_START_RE.match(line.text))
+
+
+def _continues(previous_page: list[Line], first: Line) -> bool:
+    """A paragraph runs from the foot of one page onto the next."""
+    return _runs_on(previous_page[-1], first, _edge(previous_page))
+
+
+def _separator(left: str, right: str) -> str:
+    hyphenated = left.endswith("-") and right[:1].islower()
+    return "" if hyphenated or _CJK_RE.match(left[-1]) or _CJK_RE.match(right[0]) else " "
 
 
 def _join(left: str, right: str) -> str:
     if left.endswith("-") and len(left) > 1 and left[-2].isalpha() and right[:1].islower():
-        return left[:-1] + right  # a hyphenated English word
-    if _CJK_RE.match(left[-1]) or _CJK_RE.match(right[0]):
-        return left + right
-    return f"{left} {right}"
+        return left[:-1] + right  # a hyphenated English word, within a page
+    return left + _separator(left, right) + right

