@@ -34,7 +34,7 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-from common import ROOT, save, table
+from common import DEFAULT_DATA, ROOT, save, table
 
 from assistant.config import Settings
 from assistant.evaluate import hit_at, load_gold, reciprocal_rank
@@ -169,11 +169,13 @@ def run(fmt: str, converted: Path, gold, embedder, truth: Truth, settings: Setti
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--converted", type=Path, default=ROOT / "bench-data" / "formats", help="the converted corpus (made on first use)")
+    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="the converted corpus goes in DATA/formats unless --converted says where")
+    ap.add_argument("--converted", type=Path, help="the converted corpus (made on first use)")
     ap.add_argument("--formats", default=",".join(FORMATS))
     ap.add_argument("--questions", type=Path, default=ROOT / "eval" / "dev.jsonl")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    args.converted = args.converted or args.data_dir / "formats"
     if not (args.converted / "scanned").is_dir():
         print(f"converting the corpus into {args.converted} with LibreOffice…", file=sys.stderr)
         subprocess.run([sys.executable, str(ROOT / "tests" / "fixtures" / "make_formats.py"), "--corpus", str(args.converted)], check=True)
@@ -190,7 +192,8 @@ def main() -> None:
     for r in rows:
         r["vs txt"] = round(r["hit@5"] / base, 2) if base else "—"
         r["hit@5"], r["hit@5 zh"], r["MRR@10"] = (round(r[k], 3) for k in ("hit@5", "hit@5 zh", "MRR@10"))
-    print(table(rows, ["format", "chunks", "hit@5", "hit@5 zh", "MRR@10", "vs txt", "located", "units", "OCR pages", "OCR skipped",
+    shown = [{k: f"{v:.3f}" if k in ("hit@5", "hit@5 zh", "MRR@10") else v for k, v in r.items()} for r in rows]
+    print(table(shown, ["format", "chunks", "hit@5", "hit@5 zh", "MRR@10", "vs txt", "located", "units", "OCR pages", "OCR skipped",
                        "read s", "units/s read", "ingest s", "skipped"]))
     save(args.json, {"rows": rows})
 

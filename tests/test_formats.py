@@ -155,6 +155,18 @@ def test_a_folder_of_good_and_bad_files_ingests_the_good_ones_and_names_the_bad(
     assert n and not index.chunks_of("article.pdf") and index.count() == len(stored) - n
 
 
+def test_redaction_reaches_cells_before_anything_is_stored(index, tmp_path):
+    import csv
+
+    path = tmp_path / "客户.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:  # Python's csv module writes it
+        csv.writer(f).writerows([("姓名", "手机", "邮箱"), ("张三", "13812345678", "zhangsan@corp.cn")])
+    report = ingest(index, [path], size=200, overlap=40, progress=False, redact=True)
+    assert report.redacted == {"phone": 1, "email": 1}
+    [chunk] = index.store.chunks()
+    assert "手机: [电话号码]" in chunk.text and "13812345678" not in chunk.text and "zhangsan@corp.cn" not in chunk.text
+
+
 def test_a_500_page_pdf_and_the_per_file_time_limit(tmp_path):
     import pypdfium2 as pdfium
 
