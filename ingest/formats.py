@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from index.errors import SkipFile
 from ingest.text import _CJK_RE, _Line, _norm_line
@@ -45,11 +45,15 @@ class Options:
     seconds: float = FILE_SECONDS
 
     def __post_init__(self):
-        self._until = time.monotonic() + self.seconds
+        self._start = time.monotonic()
+
+    def allow(self, seconds: float) -> None:
+        """More time for this file: OCR is given a budget per page on top of the limit."""
+        self.seconds += seconds
 
     def check_time(self, where: str) -> None:
         """Called between pages, slides and rows: a file that takes too long is given up, not waited for."""
-        if time.monotonic() > self._until:
+        if time.monotonic() - self._start > self.seconds:
             raise SkipFile(f"gave up at {where}: over the per-file time limit of {self.seconds:.0f} s")
 
 
@@ -60,7 +64,6 @@ class Parsed:
     guess_headings: bool = False  # text without structure (a PDF's text layer, OCR): headings guessed as in plain text
     ocr_pages: int = 0
     ocr_skipped: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def read(suffix: str, data: bytes, options: Options) -> Parsed:

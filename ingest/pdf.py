@@ -22,6 +22,7 @@ from ingest.formats import Options, Parsed
 from ingest.text import _CJK_RE, _Line, _norm_line
 
 OCR_SCALE = 2.5  # render scale for OCR (180 dpi): small Chinese print stays legible, and it is fast enough
+OCR_PAGE_SECONDS = 120  # added to the per-file time limit for each page to OCR (about 15 s each on 2 cores)
 MIN_TEXT = 20  # readable characters below which a page counts as having no text layer
 _PAGE_NUMBER_RE = re.compile(
     r"^(?:[-–—]\s*)?(?:第\s*)?\d{1,4}(?:\s*页)?(?:\s*[-–—])?$|^(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$|^\d{1,4}\s*/\s*\d{1,4}$|^第\s*\d{1,4}\s*页\s*[,，/]?\s*共\s*\d{1,4}\s*页$",
@@ -70,6 +71,7 @@ def _read(pdf, options: Options) -> Parsed:
         page.close()
     parsed = Parsed([], guess_headings=True)
     if scanned and options.ocr:
+        options.allow(OCR_PAGE_SECONDS * len(scanned))
         _ocr(pdf, scanned, pages, options)
         parsed.ocr_pages = len(scanned)
     elif scanned:
@@ -112,7 +114,7 @@ def _has_image(page) -> bool:
     return any(obj.type == raw.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=2))
 
 
-def _ocr(pdf, scanned: list[int], pages: list[list[str]], options: Options) -> None:
+def _ocr(pdf, scanned: list[int], pages: list[list[Line]], options: Options) -> None:
     from tqdm import tqdm
 
     from ingest import ocr
