@@ -39,8 +39,8 @@ from common import DEFAULT_DATA, ROOT, save, table
 from assistant.config import Settings
 from assistant.evaluate import hit_at, load_gold, reciprocal_rank
 from index.search import Fusion, Index
-from ingest.load import load_document
 from ingest import pipeline
+from ingest.load import load_document
 from ingest.pipeline import ingest
 
 FORMATS = ["txt", "pdf", "docx", "pptx", "xlsx", "csv", "epub", "scanned", "scanned-no-ocr"]

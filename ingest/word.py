@@ -7,6 +7,7 @@ their header row. Running headers and footers live outside the body and are not 
 
 from __future__ import annotations
 
+import io
 import re
 
 from index.errors import SkipFile
@@ -24,8 +25,6 @@ def read(data: bytes, options: Options) -> Parsed:
     archive = open_zip(data, "DOCX")
     if "word/document.xml" not in archive.namelist():
         raise SkipFile("not a valid DOCX file (no word/document.xml)")
-    import io
-
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as err:  # python-docx raises bare KeyErrors and lxml errors on a damaged file
