@@ -26,7 +26,7 @@ from ingest.chunk import make_chunks
 from ingest.formats import Options
 from ingest.load import load_document
 from ingest.pipeline import forget, ingest
-from tests.fakes import FakeEmbedder
+from fakes import FakeEmbedder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 
