@@ -125,3 +125,19 @@ def origins(index: Index) -> list[Path]:
         depth = len(PurePosixPath(source).parts)
         paths[path if depth == 1 else path.parents[depth - 1]] = None
     return list(paths)
+
+
+def page_image(index: Index, citation: dict, passage) -> bytes | None:
+    """The cited PDF page as a JPEG with the passage marked, rendered from the file it was
+    ingested from; None when that file is gone or changed since (its pages may have moved),
+    or was ingested with --redact (the page would show what the index never holds)."""
+    from ingest.pdf import page_image as render
+
+    entry = Manifest(index.root / "manifest.json").entries.get(citation["source"], {})
+    try:
+        data = read_file(Path(entry["path"]))
+    except (KeyError, SkipFile):
+        return None
+    if passage.chunk.doc_hash != content_hash(data):  # changed since, or ingested --redact: no originals shown
+        return None
+    return render(data, citation["page"], passage.text)

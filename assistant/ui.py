@@ -68,6 +68,13 @@ class Engine:
         view.settings = replace(base.settings, temperature=temperature)
         return view
 
+    def page_image(self, citation: dict, passage) -> bytes | None:
+        try:
+            return library.page_image(self.assistant.index, citation, passage)
+        except Exception:  # a picture that cannot be made must not cost the answer
+            log.warning("could not render page %s of a cited PDF", citation.get("page"))
+            return None
+
     def model_path(self) -> Path:
         return self.assistant.generator.model_path.resolve()
 
@@ -222,7 +229,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 yield gr.skip(), chat, turns, gr.skip(), gr.skip(), f"{words['error']}: {outcome['error']}"
                 return
             answer = outcome["answer"]
-            chat[-1] = {"role": "assistant", "content": ui_html.answer(answer, lang_value)}
+            chat[-1] = {"role": "assistant", "content": ui_html.answer(answer, lang_value, engine.page_image)}
             turns = [*turns, {"role": "user", "content": text}, {"role": "assistant", "content": answer.text}]
             yield gr.skip(), chat, turns, answer, ui_html.sources(answer, lang_value), ""
 

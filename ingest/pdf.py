@@ -230,3 +230,40 @@ def _join(left: str, right: str) -> str:
     if left.endswith("-") and len(left) > 1 and left[-2].isalpha() and right[:1].islower():
         return left[:-1] + right  # a hyphenated English word, within a page
     return left + _separator(left, right) + right
+
+
+def page_image(data: bytes, page: int, passage: str, *, scale: float = 1.3) -> bytes:
+    """A JPEG of one page, rendered here by PDFium, with the characters of ``passage``
+    marked (matched ignoring whitespace, from its start for as long as the page holds it)."""
+    import io
+
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageDraw
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        p = pdf[page - 1]
+        image = p.render(scale=scale).to_pil().convert("RGB")
+        height = p.get_height()
+        textpage = p.get_textpage()
+        chars = [(i, c) for i, c in enumerate(textpage.get_text_range()) if not c.isspace()]
+        text, wanted = "".join(c for _, c in chars), "".join(passage.split())
+        at, n = -1, len(wanted)
+        while n >= 8 and at < 0:  # the passage may run onto the next page: look for its start
+            at, n = text.find(wanted[:n]), n // 2
+        overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(overlay)
+        if at >= 0:
+            k = at
+            for c in wanted:
+                if k >= len(text) or text[k] != c:
+                    break
+                left, bottom, right, top = textpage.get_charbox(chars[k][0])
+                draw.rectangle([left * scale, (height - top) * scale, right * scale, (height - bottom) * scale], fill=(255, 214, 0, 110))
+                k += 1
+        textpage.close()
+        out = io.BytesIO()
+        Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB").save(out, "JPEG", quality=70)
+        return out.getvalue()
+    finally:
+        pdf.close()

@@ -283,3 +283,38 @@ def test_ask_json_cites_the_page(run_cli, tmp_path, gguf_path):
     for c in answer["citations"]:
         assert c["source"] == "article.pdf" and c["page"] in (1, 2) and c["location"].startswith("p")
     assert all("page" in r for r in answer["retrieved"])
+
+
+def test_the_cited_pdf_page_is_shown_rendered_here_with_the_passage_marked(index, tmp_path):
+    import io
+
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageChops
+
+    from assistant import library, ui_html
+    from index.types import Hit
+    from assistant.prompt import Passage
+
+    pdf = tmp_path / "article.pdf"
+    shutil.copy(FIXTURES / "article.pdf", pdf)
+    ingest(index, [pdf], size=200, overlap=40, progress=False)
+    [chunk] = [c for c in index.chunks_of("article.pdf") if "里程碑式的研究" in c.text]
+    page = dict(chunk.location)["page"]
+    passage = Passage((Hit(chunk, 1.0),), chunk.text, chunk.start, chunk.end)
+    citation = {"n": 1, "source": "article.pdf", "title": chunk.title, "page": page, "location": f"p. {page}"}
+    marked = Image.open(io.BytesIO(library.page_image(index, citation, passage))).convert("RGB")
+    plain = pdfium.PdfDocument(pdf)[page - 1].render(scale=1.3).to_pil().convert("RGB")
+
+    def yellow(img):
+        r, g, b = img.split()
+        return ImageChops.multiply(ImageChops.multiply(r.point(lambda v: 255 * (v > 200)), g.point(lambda v: 255 * (v > 170))),
+                                   b.point(lambda v: 255 * (v < 140)))
+
+    assert marked.size == plain.size and yellow(plain).getbbox() is None
+    box = yellow(marked).getbbox()  # the marked span: a band of the page, not the whole of it
+    assert box and (box[3] - box[1]) < 0.3 * plain.height
+    answer = SimpleNamespace(text="预训练模型的引入是里程碑[1]。", citations=[citation], passages=[passage], hits=[passage.hits[0]])
+    html = ui_html.citations(answer, "zh", lambda c, p: library.page_image(index, c, p))
+    assert '<img class="page" alt="p. 2" src="data:image/jpeg;base64,' in html and "p. 2</span>" in html
+    pdf.write_bytes((FIXTURES / "people.docx").read_bytes())  # the file changed since: its pages may have moved
+    assert library.page_image(index, citation, passage) is None
