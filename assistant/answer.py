@@ -18,6 +18,7 @@ from index.embed import SentenceTransformerEmbedder
 from index.errors import ConfigError, Error
 from index.search import Fusion, Index
 from index.types import Hit
+from ingest import location
 from ingest.chunk import CHUNKER_VERSION
 
 
@@ -45,7 +46,7 @@ class Answer:
             "refused": self.refused,
             "citations": self.citations,
             "retrieved": [
-                {"chunk_id": h.chunk.id, "source": h.chunk.source, "score": round(h.score, 5), "text": h.chunk.text}
+                {"chunk_id": h.chunk.id, "source": h.chunk.source, **dict(h.chunk.location), "score": round(h.score, 5), "text": h.chunk.text}
                 for h in self.hits
             ],
             "timings": self.timings,
@@ -151,7 +152,7 @@ class Assistant:
         from ingest.pipeline import ingest
 
         s = self.settings
-        return ingest(self.index, paths, size=s.chunk_size, overlap=s.chunk_overlap, progress=self.progress, redact=s.redact)
+        return ingest(self.index, paths, size=s.chunk_size, overlap=s.chunk_overlap, progress=self.progress, redact=s.redact, ocr=s.ocr)
 
     def forget(self, source: str) -> int:
         """Remove a document from both indexes, wipe its text from the store's files, and
@@ -345,10 +346,22 @@ def _citation(c: cite.Citation, p: prompt.Passage) -> dict:
         "chunk_ids": [h.chunk.id for h in p.hits],
         "start": p.start,  # character offsets into the cleaned document
         "end": p.end,
+        **where(p.chunk.headings, location.merge([h.chunk.location for h in p.hits])),
         "snippet": p.text[:200],
         "support": round(c.support, 3),
         "status": c.status,
     }
+
+
+def where(headings: tuple[str, ...], loc: tuple) -> dict:
+    """Where a passage sits in its original file: page, slide, sheet and rows when the
+    format has them, the section path when it has headings, and a label to print."""
+    out = dict(loc)
+    if headings:
+        out["section"] = " / ".join(headings)
+    if loc:
+        out["location"] = location.label(loc)
+    return out
 
 
 def _unique(citations):

@@ -63,10 +63,11 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="add documents to the index (incremental)", description="Read .txt, .md and .html files, clean and chunk them, and index them. Unchanged files are skipped; changed files are replaced; files that vanished from an ingested folder are removed.")
+    p = sub.add_parser("ingest", help="add documents to the index (incremental)", description="Read .txt, .md, .html, .pdf, .docx, .pptx, .xlsx, .csv and .epub files, clean and chunk them, and index them; each passage keeps its page, slide or sheet and rows. Scanned PDF pages are read by OCR (offline; seconds per page). Unchanged files are skipped; changed files are replaced; files that vanished from an ingested folder are removed.")
     p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the bundled corpus/)")
     p.add_argument("--rebuild", action="store_true", help="delete the index and build it anew (needed after changing the embedder or chunking)")
     p.add_argument("--redact", action="store_const", const=True, help="replace phone numbers, e-mail addresses, ID-card and bank-card numbers and IP addresses by placeholders before anything is stored")
+    p.add_argument("--no-ocr", dest="ocr", action="store_const", const=False, help="do not OCR scanned PDF pages (pages without a text layer); the summary counts the pages skipped")
     _common(p)
 
     p = sub.add_parser("ask", help="answer one question with citations", description="Answer a question from the indexed documents, citing passages as [n]. If the documents do not hold the answer, says so.")
@@ -213,7 +214,8 @@ def _print_sources(answer, out) -> None:
     print("\nSources:" if answer.lang != "zh" else "\n来源：", file=out)
     for c in answer.citations:
         snippet = c["snippet"][:60].replace("\n", " ")
-        print(f"  [{c['n']}] {c['source']} 《{c['title']}》 chars {c['start']}-{c['end']}: {snippet}…", file=out)
+        place = c.get("location") or f"chars {c['start']}-{c['end']}"
+        print(f"  [{c['n']}] {c['source']} {place} 《{c['title']}》: {snippet}…", file=out)
 
 
 def cmd_ask(args, settings) -> int:

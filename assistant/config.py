@@ -54,6 +54,7 @@ class Settings:
     temperature: float = 0.0
     seed: int = 0
     redact: bool = False  # replace personal data by placeholders at ingest (ingest.redact)
+    ocr: bool = True  # read scanned PDF pages by OCR at ingest (ingest.ocr; seconds per page)
     debug_log: bool = False  # log questions, answers and passages to DATA/logs/debug.log (off: logs hold no text)
     chroma_url: str | None = None  # a Chroma server (`chroma run`), http://HOST:PORT; None = the embedded store
     llm_url: str | None = None  # an OpenAI-compatible model server, http://HOST:PORT/v1; None = llama.cpp in-process

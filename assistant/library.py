@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from index.errors import Error, SkipFile
 from index.search import Index
-from ingest.load import SUFFIXES, content_hash, read_file, read_text
+from ingest.formats import check_content
+from ingest.load import SUFFIXES, content_hash, read_file
 from ingest.pipeline import Manifest
 
 UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes; a text document this large is almost surely a mistake
@@ -83,7 +84,7 @@ def save_upload(src: Path, folder: Path, index: Index) -> Path:
         raise UploadRefused("refused_size", f"{src.name}: larger than {UPLOAD_LIMIT // 2**20} MB", mb=UPLOAD_LIMIT // 2**20)
     try:
         data = read_file(src, UPLOAD_LIMIT)
-        read_text(data)  # the type is judged by the content, not by the name
+        check_content(suffix, data)  # the type is judged by the content, not by the name
     except SkipFile as err:
         if "too large" in str(err):  # it grew after the size check
             raise UploadRefused("refused_size", f"{src.name}: larger than {UPLOAD_LIMIT // 2**20} MB", mb=UPLOAD_LIMIT // 2**20) from None
@@ -124,3 +125,19 @@ def origins(index: Index) -> list[Path]:
         depth = len(PurePosixPath(source).parts)
         paths[path if depth == 1 else path.parents[depth - 1]] = None
     return list(paths)
+
+
+def page_image(index: Index, citation: dict, passage) -> bytes | None:
+    """The cited PDF page as a JPEG with the passage marked, rendered from the file it was
+    ingested from; None when that file is gone or changed since (its pages may have moved),
+    or was ingested with --redact (the page would show what the index never holds)."""
+    from ingest.pdf import page_image as render
+
+    entry = Manifest(index.root / "manifest.json").entries.get(citation["source"], {})
+    try:
+        data = read_file(Path(entry["path"]))
+    except (KeyError, SkipFile):
+        return None
+    if passage.chunk.doc_hash != content_hash(data):  # changed since, or ingested --redact: no originals shown
+        return None
+    return render(data, citation["page"], passage.text)

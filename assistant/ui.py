@@ -30,6 +30,7 @@ from assistant.config import Settings
 from assistant.models import describe
 from assistant.ui_text import EXAMPLES, LANGS, TEXT, language
 from index.errors import ConfigError, Error
+from ingest.load import SUFFIXES
 
 log = logging.getLogger("assistant.ui")
 
@@ -44,7 +45,7 @@ HEAD = (
     "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' data: blob:; "
     "connect-src 'self'; worker-src 'self' blob:; frame-src 'self'\">"
 )
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm"]
+UPLOAD_TYPES = sorted(SUFFIXES)
 # Questions (and switching the model) run in this group, one at a time; the others wait, queued.
 ONE_AT_A_TIME = {"concurrency_id": "questions", "concurrency_limit": 1}
 # Uploads, deletions and re-ingests: their own queue, beside the questions'.
@@ -66,6 +67,13 @@ class Engine:
         view = copy.copy(base)
         view.settings = replace(base.settings, temperature=temperature)
         return view
+
+    def page_image(self, citation: dict, passage) -> bytes | None:
+        try:
+            return library.page_image(self.assistant.index, citation, passage)
+        except Exception:  # a picture that cannot be made must not cost the answer
+            log.warning("could not render page %s of a cited PDF", citation.get("page"))
+            return None
 
     def model_path(self) -> Path:
         return self.assistant.generator.model_path.resolve()
@@ -221,7 +229,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 yield gr.skip(), chat, turns, gr.skip(), gr.skip(), f"{words['error']}: {outcome['error']}"
                 return
             answer = outcome["answer"]
-            chat[-1] = {"role": "assistant", "content": ui_html.answer(answer, lang_value)}
+            chat[-1] = {"role": "assistant", "content": ui_html.answer(answer, lang_value, engine.page_image)}
             turns = [*turns, {"role": "user", "content": text}, {"role": "assistant", "content": answer.text}]
             yield gr.skip(), chat, turns, answer, ui_html.sources(answer, lang_value), ""
 

@@ -8,6 +8,7 @@ gets text on the page, not an image fetched from elsewhere.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from html import escape
 
@@ -16,10 +17,12 @@ from assistant.answer import Answer
 from assistant.library import Row
 from assistant.ui_text import TEXT
 from ingest.chunk import split_sentences
+from ingest.location import label
 
 CSS = """
 .refused { border-left: 4px solid var(--color-accent); padding-left: .6em; }
 .cites { margin-top: .6em; }
+.cite img.page { display: block; max-width: 100%; border: 1px solid var(--border-color-primary); margin-top: .4em; }
 .cite summary { cursor: pointer; font-size: .92em; }
 .cite .passage, .sources .passage { white-space: pre-wrap; font-size: .92em; margin: .3em 0 .6em; }
 .cite mark { padding: 0 .1em; }
@@ -91,7 +94,7 @@ def _rank(answer: Answer, passage) -> int:
     return min((ids.index(h.chunk.id) + 1 for h in passage.hits if h.chunk.id in ids), default=0)
 
 
-def citations(answer: Answer, lang: str) -> str:
+def citations(answer: Answer, lang: str, page_image=None) -> str:
     t = TEXT[lang]
     sentences = cite.split_sentences(answer.text)
     items = []
@@ -102,9 +105,13 @@ def citations(answer: Answer, lang: str) -> str:
         title = f"《{escape(c['title'])}》 · " if c["title"] else ""
         head = (
             f"[{c['n']}] {title}{t['cited_file']} <code>{escape(c['source'])}</code>"
-            f" · {t['score']} {passage.score:.3f}" + (f" ({t['rank']} {rank})" if rank else "")
+            + (f' · <span class="where">{escape(c["location"])}</span>' if c.get("location") else "")
+            + f" · {t['score']} {passage.score:.3f}" + (f" ({t['rank']} {rank})" if rank else "")
         )
         body = _highlighted(passage.text, supporting_span(claims, passage.text))
+        image = page_image(c, passage) if page_image and c.get("page") else None
+        if image:  # the original page, rendered on this machine, the passage marked
+            body += f'<img class="page" alt="{escape(c["location"])}" src="data:image/jpeg;base64,{base64.b64encode(image).decode()}">'
         items.append(f'<details class="cite"><summary>{head}</summary><div class="passage">{body}</div></details>')
     return '<div class="cites">' + "".join(items) + "</div>"
 
@@ -126,12 +133,13 @@ def _meta(answer: Answer, lang: str) -> str:
     return meta
 
 
-def answer(answer: Answer, lang: str) -> str:
-    """A finished answer: checked text, [n] citations that open their passage, timings."""
+def answer(answer: Answer, lang: str, page_image=None) -> str:
+    """A finished answer: checked text, [n] citations that open their passage (and, for a
+    PDF, ``page_image(citation, passage)``'s picture of the page), timings."""
     if answer.refused:
         body = f'<div class="refused"><strong>{TEXT[lang]["refused"]}</strong><br>{escape(answer.text)}</div>'
     else:
-        body = plain(answer.text) + citations(answer, lang)
+        body = plain(answer.text) + citations(answer, lang, page_image)
     return body + _meta(answer, lang)
 
 
@@ -140,7 +148,8 @@ def sources(answer: Answer | None, lang: str) -> str:
     if answer is None or not answer.hits:
         return f'<div class="sources"><h3>{t["sources"]}</h3><p>{t["sources_empty"]}</p></div>'
     items = "".join(
-        f"<li><div>{t['score']} {h.score:.3f} · 《{escape(h.chunk.title)}》 <code>{escape(h.chunk.source)}</code></div>"
+        f"<li><div>{t['score']} {h.score:.3f} · 《{escape(h.chunk.title)}》 <code>{escape(h.chunk.source)}</code>"
+        + (f' · <span class="where">{escape(label(h.chunk.location))}</span>' if h.chunk.location else "") + "</div>"
         f'<div class="passage">{escape(h.chunk.text)}</div></li>'
         for h in answer.hits
     )

@@ -14,6 +14,7 @@ small request) whether anyone changed the collection since it last looked.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -88,7 +89,7 @@ def _translated(doing: str):
 
 
 def _to_meta(c: Chunk) -> dict:
-    return {
+    meta = {
         "source": c.source,
         "title": c.title,
         "headings": "\x1f".join(c.headings),  # metadata values must be scalars
@@ -96,11 +97,15 @@ def _to_meta(c: Chunk) -> dict:
         "end": c.end,
         "doc_hash": c.doc_hash,
     }
+    if c.location:  # optional: chunks of plain text (and indexes made before it existed) have none
+        meta["location"] = json.dumps(dict(c.location), ensure_ascii=False)
+    return meta
 
 
 def _from_record(cid: str, text: str, meta: dict) -> Chunk:
     headings = tuple(h for h in meta.get("headings", "").split("\x1f") if h)
-    return Chunk(cid, meta["source"], meta.get("title", ""), headings, text, meta["start"], meta["end"], meta.get("doc_hash", ""))
+    location = tuple(json.loads(meta["location"]).items()) if meta.get("location") else ()
+    return Chunk(cid, meta["source"], meta.get("title", ""), headings, text, meta["start"], meta["end"], meta.get("doc_hash", ""), location)
 
 
 class VectorStore:

@@ -21,6 +21,9 @@ class Chunk:
     start: int
     end: int
     doc_hash: str = ""  # sha256 of the raw file the chunk came from
+    # Where in the original file: (("page", 3), ("page_end", 4)), (("slide", 2),),
+    # (("sheet", "名单"), ("row", 2), ("row_end", 9)); empty for plain text.
+    location: tuple[tuple[str, int | str], ...] = ()
 
 
 @dataclass(frozen=True)

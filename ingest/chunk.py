@@ -12,6 +12,7 @@ from typing import Iterable
 
 from index.types import Chunk
 from ingest.load import Document
+from ingest.location import span_location
 
 CHUNKER_VERSION = "1"  # bump when output changes for the same input; the index refuses to mix versions
 
@@ -195,5 +196,6 @@ def make_chunks(doc: Document, size: int, overlap: int) -> list[Chunk]:
             start=s,
             end=e,
             doc_hash=doc.doc_hash,
+            location=span_location(doc.marks, s, e),
         ))
     return chunks

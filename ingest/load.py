@@ -23,10 +23,13 @@ from pathlib import Path
 from index.errors import SkipFile
 from ingest.decode import read_text  # re-exported: callers import it from here
 from ingest.redact import redact as redact_text
+from ingest import formats
+from ingest.location import Marks
 from ingest.html_lines import _HTMLLines, _looks_like_html
 from ingest.text import _BULLET_RE, _URL_ONLY_RE, _ZERO_WIDTH_RE, _is_heading_text, _Line, _norm_line
 
-SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
+SUFFIXES = TEXT_SUFFIXES | frozenset(formats.READERS)
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 MAX_BYTES = 50 * 1024 * 1024  # a "document" bigger than this is almost surely not one
@@ -42,6 +45,9 @@ class Document:
     headings: Headings  # (offset of the heading line in text, level 1..6, heading text), in order
     doc_hash: str  # content_hash of the raw file bytes
     redacted: dict[str, int] = field(default_factory=dict)  # kind of personal data -> count replaced
+    marks: Marks = ()  # (offset, page/slide/sheet and row in force from there); empty for plain text
+    ocr_pages: int = 0  # scanned pages read by OCR
+    ocr_skipped: int = 0  # scanned pages left out (OCR turned off)
 
 
 def content_hash(data: bytes, redact: bool = False) -> str:
@@ -287,9 +293,10 @@ def _mark_plain_headings(lines: list[_Line]) -> None:
 
 # --------------------------------------------------------------------------- assembly
 
-def _assemble(lines: list[_Line]) -> tuple[str, Headings]:
+def _assemble(lines: list[_Line]) -> tuple[str, Headings, Marks]:
     parts: list[str] = []
     headings: list[tuple[int, int, str]] = []
+    marks: list[tuple[int, tuple]] = []
     pos = 0
     blank = True  # no blank lines at the start, at most one in a row
     for line in lines:
@@ -300,14 +307,23 @@ def _assemble(lines: list[_Line]) -> tuple[str, Headings]:
                 pos += 1
                 blank = True
             continue
+        if line.joined is not None and parts and not blank:  # same paragraph: no line break, a mark inside it
+            pos += len(line.joined) - 1
+            if line.loc and (not marks or marks[-1][1] != line.loc):
+                marks.append((pos, line.loc))
+            parts[-1] += line.joined + text
+            pos += len(text) + 1
+            continue
         if line.level:
             headings.append((pos, line.level, text.strip()))
+        if line.loc and (not marks or marks[-1][1] != line.loc):
+            marks.append((pos, line.loc))
         parts.append(text)
         pos += len(text) + 1
         blank = False
     while parts and parts[-1] == "":
         parts.pop()
-    return "\n".join(parts), tuple(headings)
+    return "\n".join(parts), tuple(headings), tuple(marks)
 
 
 def _fallback_title(text: str) -> str:
@@ -341,7 +357,7 @@ def clean(raw: str, *, html: bool | None = None, markdown: bool | None = None) -
     if not html and not markdown:
         lines = _drop_toc(lines)
         _mark_plain_headings(lines)
-    text, headings = _assemble(lines)
+    text, headings, _ = _assemble(lines)
     if not text.strip():
         return fm_title or html_title, "", ()
     h1 = next((h[2] for h in headings if h[1] == 1), "")
@@ -349,10 +365,33 @@ def clean(raw: str, *, html: bool | None = None, markdown: bool | None = None) -
     return title[:TITLE_MAX] if len(title) > TITLE_MAX else title, text, headings
 
 
-def load_document(path: Path, source: str, *, data: bytes | None = None, redact: bool = False) -> Document:
+def _read_formatted(suffix: str, data: bytes, redact: bool, options: formats.Options) -> tuple[str, str, Headings, Marks, dict[str, int], formats.Parsed]:
+    """A PDF, Office file, spreadsheet or EPUB -> (title, text, headings, marks, redactions, what the reader said)."""
+    parsed = formats.read(suffix, data, options)
+    redacted: dict[str, int] = {}
+    lines = parsed.lines
+    if redact:  # line by line, before any cleaning, so no title or chunk ever holds the original
+        for line in lines:
+            r = redact_text(line.text)
+            line.text = r.text
+            for kind, n in r.counts.items():
+                redacted[kind] = redacted.get(kind, 0) + n
+        parsed.title = redact_text(parsed.title).text
+    lines = _drop_boilerplate(lines)
+    if parsed.guess_headings:
+        _mark_plain_headings(lines)
+    text, headings, marks = _assemble(lines)
+    h1 = next((h[2] for h in headings if h[1] == 1), "")
+    title = parsed.title or h1 or _fallback_title(text)
+    return title[:TITLE_MAX], text, headings, marks, redacted, parsed
+
+
+def load_document(path: Path, source: str, *, data: bytes | None = None, redact: bool = False,
+                  options: formats.Options | None = None) -> Document:
     """Read and clean one file. ``data`` may carry the bytes when the caller already read them.
     With ``redact``, personal data is replaced by placeholders before cleaning, so
-    neither the title nor any chunk ever holds the original.
+    neither the title nor any chunk ever holds the original. PDF, Office files,
+    spreadsheets and EPUB go through their reader (ingest.formats) with ``options``.
 
     Raises SkipFile with a one-line reason.
     """
@@ -364,6 +403,14 @@ def load_document(path: Path, source: str, *, data: bytes | None = None, redact:
         data = read_file(path)
     if len(data) > MAX_BYTES:
         raise SkipFile(f"file too large (over {MAX_BYTES // (1024 * 1024)} MB)")
+    if suffix not in TEXT_SUFFIXES:
+        title, text, headings, marks, redacted, parsed = _read_formatted(suffix, data, redact, options or formats.Options())
+        if not text.strip():
+            if parsed.ocr_skipped:
+                raise formats.NeedsOcr(parsed.ocr_skipped)
+            raise SkipFile("no text in it")
+        return Document(source, title or path.stem, text, headings, content_hash(data, redact), redacted,
+                        marks, parsed.ocr_pages, parsed.ocr_skipped)
     text = read_text(data)
     redacted: dict[str, int] = {}
     if redact:

@@ -39,6 +39,7 @@ from typing import Iterable, Iterator
 from index.errors import SkipFile, StoreError
 from index.search import Index
 from ingest.chunk import make_chunks
+from ingest.formats import FILE_SECONDS, Options
 from ingest.load import SUFFIXES, content_hash, file_kind, load_document, read_file
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class Report:
     chunks_added: int = 0
     chunks_removed: int = 0
     redacted: dict[str, int] = field(default_factory=dict)  # kind of personal data -> count replaced
+    ocr_pages: int = 0  # scanned pages read by OCR
+    ocr_skipped: int = 0  # scanned pages left out because OCR was off
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -69,7 +72,9 @@ class Report:
             f"{len(self.added)} added, {len(self.replaced)} replaced, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped "
             f"({self.chunks_added} chunks added, {self.chunks_removed} removed) in {self.seconds:.1f} s"
-        ) + (f"; redacted {', '.join(f'{n} {kind}' for kind, n in sorted(self.redacted.items()))}" if self.redacted else "")
+        ) + (f"; redacted {', '.join(f'{n} {kind}' for kind, n in sorted(self.redacted.items()))}" if self.redacted else "") \
+          + (f"; {self.ocr_pages} scanned page(s) read by OCR" if self.ocr_pages else "") \
+          + (f"; {self.ocr_skipped} scanned page(s) without a text layer skipped (OCR off)" if self.ocr_skipped else "")
 
 
 # --------------------------------------------------------------------------- discovery
@@ -356,6 +361,8 @@ def ingest(
     overlap: int,
     progress: bool = True,
     redact: bool = False,
+    ocr: bool = True,
+    file_seconds: float = FILE_SECONDS,
 ) -> Report:
     """Bring the index in line with the files under ``paths``: add, replace, remove, skip.
 
@@ -364,6 +371,8 @@ def ingest(
     be ingested is skipped with a one-line reason and the rest goes on; a write the
     index refuses (disk full, read-only folder) stops the run with a StoreError
     that says what to do, and what was written before it stays consistent.
+    Scanned PDF pages are read by OCR unless ``ocr`` is False; reading one file may
+    take at most ``file_seconds`` (checked between pages, slides and rows).
     """
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
@@ -375,7 +384,8 @@ def ingest(
         try:
             indexed = _state_by_source(index)
             with index.lexical.deferred():  # one BM25 save per run, not one per document
-                _ingest_files(index, files, indexed, manifest, report, removals, size=size, overlap=overlap, progress=progress, redact=redact)
+                _ingest_files(index, files, indexed, manifest, report, removals, size=size, overlap=overlap, progress=progress,
+                              redact=redact, ocr=ocr, file_seconds=file_seconds)
 
             seen = {s for _, s in files}
             for source, entry in list(manifest.entries.items()):
@@ -407,7 +417,8 @@ def _full(root: Path) -> str:
     return f"the disk holding {root} is full ({free // 1024} KB free): " if free < 16 * 2**20 else ""
 
 
-def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Report, removals: _Removals, *, size, overlap, progress, redact) -> None:
+def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Report, removals: _Removals, *,
+                  size, overlap, progress, redact, ocr, file_seconds) -> None:
     """Add, replace or repair each file that is not exactly as the index has it.
 
     Every source this run may write and the manifest does not know at its path
@@ -434,14 +445,17 @@ def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Repo
         digest = content_hash(raw, redact)
         hashes, count = indexed.get(source, (set(), 0))
         entry = manifest.entries[source]
-        if hashes == {digest} and entry.get("hash") == digest and entry.get("chunks") == count:
+        if hashes == {digest} and entry.get("hash") == digest and entry.get("chunks") == count \
+                and not (ocr and entry.get("ocr_skipped")):  # scanned pages left out by --no-ocr are read now
             report.unchanged.append(source)
             continue
         try:
-            doc = load_document(path, source, data=raw, redact=redact)
+            doc = load_document(path, source, data=raw, redact=redact,
+                                options=Options(ocr=ocr, progress=progress, seconds=file_seconds))
             chunks = make_chunks(doc, size, overlap)
         except SkipFile as err:
             report.skipped.append((shown(path), str(err)))
+            report.ocr_skipped += getattr(err, "pages", 0)  # a scan with OCR off (formats.NeedsOcr)
             continue
         except Exception as err:  # a bug must cost one file, not the run
             log.exception("ingesting %s failed", shown(path))
@@ -449,6 +463,8 @@ def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Repo
             continue
         for kind, n in doc.redacted.items():
             report.redacted[kind] = report.redacted.get(kind, 0) + n
+        report.ocr_pages += doc.ocr_pages
+        report.ocr_skipped += doc.ocr_skipped
         old = {c.id: c for c in index.chunks_of(source)} if hashes else {}
         # New chunks go in before old ones go out, and only those Chroma lacks (a
         # repair after a crash embeds nothing twice); a crash in between leaves
@@ -466,7 +482,8 @@ def _ingest_files(index: Index, files, indexed, manifest: Manifest, report: Repo
             report.unchanged.append(source)  # already complete: only the record was behind
         report.chunks_added += len(new - set(old))
         report.chunks_removed += len(stale)
-        manifest.entries[source] = {"path": planned[source], "ingested": _now(), "hash": digest, "chunks": len(chunks)}
+        manifest.entries[source] = {"path": planned[source], "ingested": _now(), "hash": digest, "chunks": len(chunks),
+                                    **({"ocr_skipped": doc.ocr_skipped} if doc.ocr_skipped else {})}
         if time.perf_counter() - saved > 10:  # a crash loses a bounded part of the record, not n² rewrites
             manifest.save()
             saved = time.perf_counter()

@@ -16,6 +16,8 @@ class _Line:
     text: str
     level: int = 0  # 1..6 for a heading line
     verbatim: bool = False  # code: exempt from boilerplate rules
+    loc: tuple = ()  # page/slide/sheet and row of a line read from a paged or tabular file (ingest.location)
+    joined: str | None = None  # continues the line before, after this separator (a paragraph running onto the next page)
 
 
 _CJK = (

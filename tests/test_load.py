@@ -99,10 +99,10 @@ def test_html_with_nothing_visible_is_empty(tmp_path):
 
 
 def test_unsupported_suffix_is_named(tmp_path):
-    path = tmp_path / "report.pdf"
-    path.write_bytes(b"%PDF-1.4")
-    with pytest.raises(SkipFile, match=r"\.pdf"):
-        load_document(path, "report.pdf")
+    path = tmp_path / "report.odt"
+    path.write_bytes(b"PK\x03\x04")
+    with pytest.raises(SkipFile, match=r"\.odt"):
+        load_document(path, "report.odt")
 
 
 def test_unreadable_file_gives_os_reason(tmp_path):

@@ -96,7 +96,8 @@ FILES: dict[str, tuple[bytes, tuple[str, str]]] = {
     "scripts.html": ("<html><head><style>p{color:red}</style><script>var s='秘密脚本';</script></head><body><p>正文可见。</p>"
                      "<script>document.write('<p>伪造</p>')</script><noscript>请启用脚本</noscript></body></html>".encode(), ("ok", "正文可见。")),
     "only-script.html": (b"<html><head><script>alert(1)</script></head><body><script>x()</script></body></html>", ("skip", "empty after cleaning")),
-    "unsupported.pdf": (b"%PDF-1.4 ...", ("skip", "unsupported file type .pdf")),
+    "unsupported.odt": (b"PK\x03\x04 ...", ("skip", "unsupported file type .odt")),
+    "truncated.pdf": (b"%PDF-1.4 ...", ("skip", "not a readable PDF")),
     "name with spaces.txt": ("带空格的文件名。".encode(), ("ok", "带空格的文件名。")),
     "中文 名字（草稿）.md": ("# 中文标题\n中文文件名的正文。".encode(), ("ok", "中文文件名的正文。")),
     "a;b|c&d$(rm -rf x)`id`'q\"*?[].txt": ("shell 元字符的文件名。".encode(), ("ok", "元字符的文件名。")),

@@ -160,14 +160,14 @@ def test_upload_shows_in_library_then_forget_removes_it(app, data_dir, tmp_path,
     note.write_text(NOTE, encoding="utf-8")
     again = tmp_path / "again.txt"  # a corpus article under another name
     again.write_bytes((project_root / "corpus" / GOLD).read_bytes())
-    pdf = tmp_path / "scan.pdf"
-    pdf.write_bytes(b"%PDF-1.4")
+    pdf = tmp_path / "scan.odt"
+    pdf.write_bytes(b"PK\x03\x04")
 
     out = upload([str(note), str(again), str(pdf)], "zh")
     results = next(v for v in out.values() if isinstance(v, str) and 'class="results"' in v)
     assert "观测站笔记.md</code>: 已加入" in results
     assert f"again.txt</code>: 重复：内容与已有文档 {GOLD} 相同" in results
-    assert "scan.pdf</code>: 不支持的文件类型 .pdf" in results
+    assert "scan.odt</code>: 不支持的文件类型 .odt" in results
     library_html = next(v for v in out.values() if isinstance(v, str) and 'class="library"' in v)
     assert "观测站笔记.md" in library_html and "6 篇文档" in library_html
 
