@@ -1,12 +1,12 @@
 """Prompt processing and generation speed of llama.cpp builds: the portable build against native.
 
     .venv/bin/python bench/llama_build.py --build native=WHEEL_OR_DIR --build portable=WHEEL_OR_DIR \
-        [--build floor=...] [--runs 5] [--prompt-tokens 512] [--gen-tokens 64] [--json OUT]
+        [--build floor=...] [--runs 5] [--threads N] [--prompt-tokens 512] [--gen-tokens 64] [--json OUT]
 
 Each build is a llama-cpp-python wheel (or a folder holding its unpacked `llama_cpp/`),
 made with `pip wheel --no-deps --no-cache-dir llama-cpp-python==0.3.36` under different
 CMAKE_ARGS (README: "The llama.cpp build"). Every run is a fresh child process with that
-build first on its path: it loads the default GGUF with all cores, evaluates the same
+build first on its path: it loads the default GGUF with --threads (default: all cores), evaluates the same
 prompt (the bundled corpus, cut to --prompt-tokens) and then decodes exactly
 --gen-tokens greedy tokens one by one. Builds are interleaved run by run, so machine
 load hits all alike. Prints medians and each build's ratio to the first one.
@@ -29,9 +29,8 @@ CHILD = r"""
 import json, os, sys, time
 import llama_cpp
 from llama_cpp import Llama
-model, n_prompt, n_gen, corpus = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-llm = Llama(model_path=model, n_ctx=n_prompt + n_gen + 16, n_batch=512, n_threads=os.cpu_count(),
-            n_threads_batch=os.cpu_count(), verbose=False)
+model, n_prompt, n_gen, corpus, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+llm = Llama(model_path=model, n_ctx=n_prompt + n_gen + 16, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
 text = "".join(open(os.path.join(corpus, f), encoding="utf-8").read() for f in sorted(os.listdir(corpus)))
 tokens = llm.tokenize(text.encode())[:n_prompt]
 t0 = time.perf_counter()
@@ -45,10 +44,9 @@ print(json.dumps({"pp": n_prompt / (t1 - t0), "tg": n_gen / (t2 - t1), "features
 """
 
 
-def unpacked(path: Path, scratch: Path) -> Path:
+def unpacked(path: Path, target: Path) -> Path:
     if path.is_dir():
         return path
-    target = scratch / path.stem
     with zipfile.ZipFile(path) as wheel:
         wheel.extractall(target)
     return target
@@ -56,7 +54,7 @@ def unpacked(path: Path, scratch: Path) -> Path:
 
 def run_once(build: Path, model: Path, args) -> dict:
     env = {**os.environ, "PYTHONPATH": str(build)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(model), str(args.prompt_tokens), str(args.gen_tokens), str(ROOT / "corpus")],
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(model), str(args.prompt_tokens), str(args.gen_tokens), str(ROOT / "corpus"), str(args.threads)],
                           capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         return {"error": f"exit {proc.returncode}: {(proc.stderr.strip().splitlines() or [''])[-1]}"}
@@ -69,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", action="append", required=True, metavar="NAME=PATH", help="a build to measure; the first is the baseline")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--gen-tokens", type=int, default=64)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -82,7 +81,7 @@ def main() -> None:
         builds = {}
         for spec in args.build:
             name, _, path = spec.partition("=")
-            builds[name] = unpacked(Path(path), Path(scratch))
+            builds[name] = unpacked(Path(path), Path(scratch) / name)  # wheels of one version share a file name
         runs: dict[str, list[dict]] = {name: [] for name in builds}
         for i in range(args.runs):
             for name, build in builds.items():
@@ -99,7 +98,7 @@ def main() -> None:
         row["tg ratio"] = f"{row['tg tok/s'] / base['tg tok/s']:.3f}"
         row["features"] = ok[0]["features"].replace("CPU : ", "").replace(" = 1", "").replace(" |", "") if ok else rs[0]["error"]
         rows.append(row)
-    print(f"{args.prompt_tokens}-token prompt, {args.gen_tokens} generated tokens, {os.cpu_count()} threads, medians of {args.runs} interleaved runs")
+    print(f"{args.prompt_tokens}-token prompt, {args.gen_tokens} generated tokens, {args.threads} threads, medians of {args.runs} interleaved runs")
     print(table(rows, ["build", "runs", "pp tok/s", "pp ratio", "tg tok/s", "tg ratio", "features"]))
     save(args.json, {"args": vars(args) | {"data_dir": str(args.data_dir), "json": str(args.json)}, "runs": runs})
 
