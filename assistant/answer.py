@@ -38,6 +38,7 @@ class Answer:
     raw: str = ""  # the model's text before citation checking
     check: dict = field(default_factory=dict)  # how the model's own citations fared
     privacy: dict = field(default_factory=dict)  # bytes a hosted model would have received; bytes sent
+    refused_by: str = ""  # which stage refused: "retrieval", "model" (its own refusal) or "checker"
 
     def to_json(self) -> dict:
         return {
@@ -278,12 +279,12 @@ class Assistant:
         question = question.strip()
         lang = prompt.language(question)
         if not prompt.has_words(question):  # empty, punctuation, emoji: nothing to search for or ask
-            return self._refusal(question, lang, [], {}, started, question, ["the question has no words to search for"])
+            return self._refusal(question, lang, [], {}, started, question, ["the question has no words to search for"], by="retrieval")
         r = retrieval or self.retrieve(question, history=history, k=k)
         hits, query = r.hits[: k or self.settings.k], r.query
         timings = {"rewrite_ms": r.rewrite_ms, "retrieve_ms": r.retrieve_ms}
         if not hits:
-            return self._refusal(question, lang, hits, timings, started, query, ["no passage matched the question"])
+            return self._refusal(question, lang, hits, timings, started, query, ["no passage matched the question"], by="retrieval")
 
         t_prompt = time.perf_counter()
         context = self.index.with_following(hits, self.settings.follow)
@@ -318,18 +319,20 @@ class Assistant:
         if checked.dropped:
             notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")
         if not checked.citations:
-            why = "the model said the documents do not answer" if cite.is_refusal(raw) else "no sentence of the answer is supported by a passage"
-            refusal = self._refusal(question, lang, hits, timings, started, query, notices + [why], raw, check)
+            by = "model" if cite.is_refusal(raw) else "checker"
+            why = "the model said the documents do not answer" if by == "model" else "no sentence of the answer is supported by a passage"
+            refusal = self._refusal(question, lang, hits, timings, started, query, notices + [why], raw, check, by=by)
+            refusal.passages = found  # what the model read, for whoever studies the refusal
             refusal.privacy = sizes
             return refusal
         citations = [_citation(c, found[c.n - 1]) for c in _unique(checked.citations)]
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices, found, raw, check, sizes)
 
-    def _refusal(self, question, lang, hits, timings, started, query, notices, raw="", check=None) -> Answer:
+    def _refusal(self, question, lang, hits, timings, started, query, notices, raw="", check=None, *, by: str) -> Answer:
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         model = self.model_info() if self._generator else {}
-        return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices, raw=raw, check=check or {})
+        return Answer(question, lang, prompt.REFUSAL[lang], True, [], hits, timings, model, query, notices, raw=raw, check=check or {}, refused_by=by)
 
 
 def _bytes(messages: list[dict]) -> int:

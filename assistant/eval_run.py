@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from assistant import prompt
 from assistant.evaluate import Gold, breakdown, coverage, first_hit_rank
 
 RETRIEVAL_DEPTH = 10  # hit@10 and MRR@10 need ten ranked chunks
@@ -21,8 +22,11 @@ COLUMNS = [  # (key, header, format)
     ("hit@10", "hit@10", "{:.2f}"),
     ("mrr@10", "MRR@10", "{:.2f}"),
     ("coverage", "key points", "{:.2f}"),
+    ("accuracy", "accuracy (strict)", "{:.2f}"),
     ("refusal", "refused (unansw.)", "{:.2f}"),
+    ("refusal_by", "by R/M/C", "{}"),
     ("false_refusal", "false refusals", "{:.2f}"),
+    ("false_refusal_by", "by R/M/C", "{}"),
     ("citation_precision", "cit. precision", "{:.2f}"),
     ("gold_source_recall", "gold source cited", "{:.2f}"),
     ("ttft_ms_median", "TTFT ms (med)", "{:.0f}"),
@@ -42,10 +46,13 @@ def score_row(gold: Gold, answer, ranked_texts: list[str]) -> dict:
         "must_mention": [list(g) for g in gold.must_mention],
         "rank": first_hit_rank(ranked_texts, gold.evidence) if gold.evidence else None,
         "refused": answer.refused,
+        "refused_by": answer.refused_by,
         "coverage": 0.0 if answer.refused else coverage(answer.text, gold.must_mention),
         "cited_sources": [c["source"] for c in answer.citations],
         "check": answer.check,
         "answer": answer.text,
+        "raw": answer.raw,  # the model's own text, before the echo filter and the citation check
+        "passages": [{"header": prompt.header(p), "text": p.text, "source": p.chunk.source} for p in answer.passages],
         "search_query": answer.search_query,
         "timings": answer.timings,
     }
@@ -84,7 +91,9 @@ def markdown(results: dict, meta: dict, chart: str | None) -> str:
         "",
         head + body,
         "Retrieval: a hit is a ranked chunk containing an evidence string (whitespace ignored). "
-        "Key points: share of must-mention groups in the answer. Citation precision: the model's own [n] "
+        "Key points: share of must-mention groups in the answer; accuracy (strict, as RGB scores): "
+        "answers holding every group. By R/M/C: refusals made by the retrieval gate, by the model itself, "
+        "by the citation checker. Citation precision: the model's own [n] "
         "markers that the citation checker found supported by passage n. Gold source cited: answerable "
         "questions whose checked citations include a gold source.",
     ]

@@ -74,6 +74,17 @@ def coverage(answer: str, must_mention: tuple[tuple[str, ...], ...]) -> float:
     return sum(any(alt.lower() in low for alt in group) for group in must_mention) / len(must_mention)
 
 
+STAGES = ("retrieval", "model", "checker")  # where a refusal can come from, in pipeline order
+
+
+def _stages(rows: list[dict]) -> str | None:
+    """How many refusals each stage made, as "retrieval/model/checker" counts."""
+    refused = [r for r in rows if r["refused"]]
+    if not rows:
+        return None
+    return "/".join(str(sum(r.get("refused_by") == s for r in refused)) for s in STAGES)
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in [0, 100]); 0.0 for no values."""
     if not values:
@@ -104,8 +115,12 @@ def aggregate(rows: list[dict]) -> dict:
         out[f"hit@{k}"] = _mean([hit_at(r["rank"], k) for r in with_evidence])
     out["mrr@10"] = _mean([reciprocal_rank(r["rank"]) for r in with_evidence])
     out["coverage"] = _mean([r["coverage"] for r in answerable if r["must_mention"]])
+    # RGB's strict accuracy: an answer is right only when every must-mention group is in it.
+    out["accuracy"] = _mean([float(r["coverage"] == 1.0) for r in answerable if r["must_mention"]])
     out["refusal"] = _mean([float(r["refused"]) for r in unanswerable])
     out["false_refusal"] = _mean([float(r["refused"]) for r in answerable])
+    out["false_refusal_by"] = _stages(answerable)  # which stage refused the answerable ones
+    out["refusal_by"] = _stages(unanswerable)
     # The model's own [n] markers that the checker found supported by passage n.
     out["citation_precision"] = sum(r["check"].get("ok", 0) for r in answered) / markers if markers else None
     # After checking: cited passages that come from a gold source, and answers citing one.

@@ -56,6 +56,23 @@ def test_aggregate_on_a_known_set():
     assert m["ttft_ms_median"] == 100.0
 
 
+def test_strict_accuracy_and_the_stage_of_each_refusal():
+    rows = [
+        _row(cov=1.0),
+        _row(cov=0.5),  # one group missing: not correct, though half covered
+        {**_row(refused=True, cov=0.0, cited=()), "refused_by": "checker"},
+        {**_row(refused=True, cov=0.0, cited=()), "refused_by": "model"},
+        {**_row(kind="unanswerable", refused=True, cited=(), sources=()), "refused_by": "retrieval"},
+        {**_row(kind="unanswerable", refused=True, cited=(), sources=()), "refused_by": "model"},
+        _row(kind="unanswerable", refused=False, cited=("a.txt",), sources=()),
+    ]
+    m = evaluate.aggregate(rows)
+    assert m["accuracy"] == pytest.approx(1 / 4)
+    assert m["coverage"] == pytest.approx(1.5 / 4)
+    assert m["false_refusal_by"] == "0/1/1"  # retrieval / model / checker
+    assert m["refusal_by"] == "1/1/0"
+
+
 def test_breakdown_has_overall_kind_and_lang():
     groups = evaluate.breakdown([_row(), _row(kind="list")])
     assert set(groups) == {"overall", "kind=fact", "kind=list", "lang=zh"}
