@@ -22,6 +22,8 @@ FLOOR = ("avx", "avx2", "fma", "f16c", "bmi2")
 # ggml's AVX512 option means F + BW + DQ + VL + CD (-mavx512f ... in ggml-cpu/CMakeLists.txt).
 AVX512_BASE = ("avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd")
 AVX512_EXTRAS = {"avx512vbmi": "GGML_AVX512_VBMI", "avx512_vnni": "GGML_AVX512_VNNI", "avx512_bf16": "GGML_AVX512_BF16"}
+# AVX-VNNI (the VEX form) adds nothing where AVX512-VNNI is on, and stays off like
+# llama.cpp's own default; AMX crashes in this version.
 NEVER = ("GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16", "GGML_AVX_VNNI")
 
 
