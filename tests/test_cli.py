@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -146,7 +147,9 @@ def test_eval_writes_reports_with_scores_in_range(run_cli, data_dir, gguf_path, 
     assert set(report["results"]) == {"overall", "kind=fact", "kind=unanswerable", "lang=en", "lang=zh"}
     for group in report["results"].values():
         for key, value in group.items():
-            if value is not None and not key.endswith(("_ms_median", "_ms_p90", "_s_median", "_s_p90")) and key != "questions":
+            if key.endswith("_by") and value is not None:  # refusals per stage: "retrieval/model/checker" counts
+                assert re.fullmatch(r"\d+/\d+/\d+", value), (key, value)
+            elif value is not None and not key.endswith(("_ms_median", "_ms_p90", "_s_median", "_s_p90")) and key != "questions":
                 assert 0.0 <= value <= 1.0, (key, value)
     assert report["results"]["kind=unanswerable"]["refusal"] == 1.0
     assert (out / "three" / "by_kind.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
