@@ -70,3 +70,11 @@ def test_strip_echo_drops_fences_and_copied_headers():
     answer = "LLaMA系列一直在假装开源... / 实际案例分析[1]\n<<<\nBaidu released ERNIE in 2021.\n>>>\n只开源了模型参数[1]。"
     assert prompt.strip_echo(answer, found) == "Baidu released ERNIE in 2021.\n只开源了模型参数[1]。"
     assert prompt.strip_echo("实际案例分析表明开源模型更便宜[1]。", found) == "实际案例分析表明开源模型更便宜[1]。"
+
+
+def test_strip_echo_keeps_a_short_answer_that_occurs_in_a_header():
+    title = "市运动会吉祥物福宝宝亮相，设计灵感来自传统剪纸"
+    found = prompt.passages([Hit(Chunk("a", "d.txt", title, (), "吉祥物名叫福宝宝。", 0, 9), 1.0)])
+    assert prompt.strip_echo("福宝宝[1]", found) == "福宝宝[1]"
+    assert prompt.strip_echo("吉祥物福宝宝亮相[1]\n它名叫福宝宝[1]。", found) == "吉祥物福宝宝亮相[1]\n它名叫福宝宝[1]。"
+    assert prompt.strip_echo(title + " [1]\n它名叫福宝宝[1]。", found) == "它名叫福宝宝[1]。"
