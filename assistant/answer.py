@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from assistant import audit, cite, egress, prompt, servers
+from assistant import audit, cite, egress, evidence, prompt, servers
 from assistant.config import Settings
 from index.embed import SentenceTransformerEmbedder
 from index.errors import ConfigError, Error
@@ -290,6 +290,15 @@ class Assistant:
         context = self.index.with_following(hits, self.settings.follow)
         messages, found, notices = self.fit(question, prompt.passages(context), lang, history or [])
         timings["prompt_ms"] = round((time.perf_counter() - t_prompt) * 1000, 1)
+        # The retrieval gate: when even the best passage lacks most of what the question is
+        # about, the model would only find something near it to say. (Not for a question in
+        # another language than the documents: its words cannot be looked up in them.)
+        gate = {"retrieval_evidence": round(evidence.retrieval_score(query, found), 3) if lang == "zh" else None}
+        if gate["retrieval_evidence"] is not None and gate["retrieval_evidence"] < evidence.RETRIEVAL_GATE:
+            why = f"the passages found hold too few of the question's key terms ({gate['retrieval_evidence']:.2f})"
+            refusal = self._refusal(question, lang, hits, timings, started, query, [*notices, why], check=dict(gate), by="retrieval")
+            refusal.passages = found
+            return refusal
         sizes = {"prompt_bytes": r.prompt_bytes + _bytes(messages), "document_bytes": sum(len(p.text.encode("utf-8")) for p in found)}
         pieces: list[str] = []
         for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature):
@@ -306,7 +315,8 @@ class Assistant:
         )
 
         t_check = time.perf_counter()
-        checked = cite.check(prompt.strip_echo(raw, found), [p.text for p in found], cross_lingual=lang != "zh")
+        judged = evidence.judge(query, raw, found, cross_lingual=lang != "zh")
+        checked = judged.checked
         timings["check_ms"] = round((time.perf_counter() - t_check) * 1000, 1)
         check = {
             "model_markers": len(cite.markers(raw)),
@@ -315,13 +325,15 @@ class Assistant:
             "added": sum(c.status == "added" for c in checked.citations),
             "dropped": len(checked.dropped),
             "copied": checked.copied,  # markers the model copied out of a passage's text, ignored
+            **gate,
+            "answer_evidence": judged.score,
         }
         if checked.dropped:
             notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")
-        if not checked.citations:
-            by = "model" if cite.is_refusal(raw) else "checker"
-            why = "the model said the documents do not answer" if by == "model" else "no sentence of the answer is supported by a passage"
-            refusal = self._refusal(question, lang, hits, timings, started, query, notices + [why], raw, check, by=by)
+        if judged.refused_by:
+            if checked.citations:
+                check["unjudged"] = checked.text  # what the evidence gate held back, for the accuracy/rejection curve
+            refusal = self._refusal(question, lang, hits, timings, started, query, notices + [judged.why], raw, check, by=judged.refused_by)
             refusal.passages = found  # what the model read, for whoever studies the refusal
             refusal.privacy = sizes
             return refusal

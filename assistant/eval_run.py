@@ -9,8 +9,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant import prompt
-from assistant.evaluate import Gold, breakdown, coverage, first_hit_rank
+from assistant import evidence, prompt
+from assistant.evaluate import Gold, breakdown, coverage, curve, first_hit_rank
 
 RETRIEVAL_DEPTH = 10  # hit@10 and MRR@10 need ten ranked chunks
 
@@ -49,6 +49,9 @@ def score_row(gold: Gold, answer, ranked_texts: list[str]) -> dict:
         "refused_by": answer.refused_by,
         "coverage": 0.0 if answer.refused else coverage(answer.text, gold.must_mention),
         "cited_sources": [c["source"] for c in answer.citations],
+        "retrieval_evidence": answer.check.get("retrieval_evidence"),
+        "answer_evidence": answer.check.get("answer_evidence"),
+        "unjudged_coverage": coverage(answer.check["unjudged"], gold.must_mention) if "unjudged" in answer.check else None,
         "check": answer.check,
         "answer": answer.text,
         "raw": answer.raw,  # the model's own text, before the echo filter and the citation check
@@ -78,7 +81,15 @@ def table(results: dict) -> str:
     return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in lines)
 
 
-def markdown(results: dict, meta: dict, chart: str | None) -> str:
+def curve_table(points: list[dict]) -> str:
+    """The accuracy/rejection curve as lines "gate  accuracy  false refusals  refused (unansw.)"."""
+    fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
+    lines = ["answer gate  accuracy  false refusals  refused (unansw.)"]
+    lines += [f"{p['gate']:>11.1f}  {fmt(p['accuracy']):>8}  {fmt(p['false_refusal']):>14}  {fmt(p['refusal']):>17}" for p in points]
+    return "\n".join(lines)
+
+
+def markdown(results: dict, meta: dict, chart: str | None, points: list[dict] | None = None) -> str:
     head = "| group | " + " | ".join(h for _, h, _ in COLUMNS) + " |\n|---|" + "---|" * len(COLUMNS) + "\n"
     body = "".join(
         f"| {group} | " + " | ".join("—" if m.get(key) is None else fmt.format(m[key]) for key, _, fmt in COLUMNS) + " |\n"
@@ -97,6 +108,9 @@ def markdown(results: dict, meta: dict, chart: str | None) -> str:
         "markers that the citation checker found supported by passage n. Gold source cited: answerable "
         "questions whose checked citations include a gold source.",
     ]
+    if points:
+        lines += ["", f"Accuracy against rejection as the answer gate moves (the assistant's is {meta['gate']}):", "",
+                  "```", curve_table(points), "```"]
     if chart:
         lines += ["", f"![scores by kind]({chart})"]
     return "\n".join(lines) + "\n"
@@ -127,10 +141,11 @@ def bar_chart(results: dict, path: Path) -> None:
 def write_reports(rows: list[dict], out_dir: Path, meta: dict) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = breakdown(rows)
-    meta = {**meta, "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    points = curve(rows)
+    meta = {**meta, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "gate": evidence.ANSWER_GATE}
     (out_dir / "report.json").write_text(
-        json.dumps({"meta": meta, "results": results, "questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8"
+        json.dumps({"meta": meta, "results": results, "curve": points, "questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8"
     )
     bar_chart(results, out_dir / "by_kind.png")
-    (out_dir / "report.md").write_text(markdown(results, meta, "by_kind.png"), encoding="utf-8")
+    (out_dir / "report.md").write_text(markdown(results, meta, "by_kind.png", points), encoding="utf-8")
     return results

@@ -85,6 +85,34 @@ def _stages(rows: list[dict]) -> str | None:
     return "/".join(str(sum(r.get("refused_by") == s for r in refused)) for s in STAGES)
 
 
+def curve(rows: list[dict], gates: tuple[float, ...] = tuple(i / 10 for i in range(11))) -> list[dict]:
+    """Accuracy and rejection as the answer gate moves (see assistant.evidence).
+
+    Each row carries the evidence score of its answer (``answer_evidence``, None when
+    none was measured) and, when the gate refused it, what the answer would have
+    covered (``unjudged_coverage``), so every gate is scored from one run: at gate g
+    an answer with evidence below g is refused.
+    """
+    answerable = [r for r in rows if r["kind"] != "unanswerable" and r["must_mention"]]
+    unanswerable = [r for r in rows if r["kind"] == "unanswerable"]
+    out = []
+    for g in gates:
+        def stands(r):  # answered at gate g, with the key points it covers
+            s = r.get("answer_evidence")
+            if s is None:
+                return (not r["refused"]), r["coverage"]
+            cov = r["coverage"] if not r["refused"] else r.get("unjudged_coverage")
+            return (cov is not None and s >= g), (cov or 0.0)
+        right = [stands(r) for r in answerable]
+        out.append({
+            "gate": g,
+            "accuracy": _mean([float(ok and cov == 1.0) for ok, cov in right]),
+            "false_refusal": _mean([float(not ok) for ok, _ in right]),
+            "refusal": _mean([float(not stands(r)[0]) for r in unanswerable]),
+        })
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in [0, 100]); 0.0 for no values."""
     if not values:

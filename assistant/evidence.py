@@ -1,0 +1,178 @@
+"""Does a passage answer the question, not only share its words? Pure functions over strings.
+
+The citation check (``cite``) asks whether a sentence's words are in the passage it
+cites. That accepts a sentence copied from a passage about something else. Here
+the question itself is read:
+
+- its key terms (what it is about, without the words that ask: 什么, 谁, 多少 …)
+  must be in the cited passage, near the words the answer copied from it;
+- the answer must be of the kind the question asks for: a date or time for
+  何时/什么时候/哪天, a number for 多少/几, a place for 哪里; "开幕在即" is no date.
+
+``score`` combines both into one number in [0, 1]; the assistant refuses below
+``ANSWER_GATE``, and before asking the model at all when even the best retrieved
+passage holds too few of the key terms (``RETRIEVAL_GATE``). Both thresholds
+were read off the accuracy/rejection curve ``assistant eval`` reports.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant import cite
+from assistant.cite import units
+from assistant.prompt import Passage, header, strip_echo
+
+RETRIEVAL_GATE = 0.34  # share of the question's key terms in the best passage
+ANSWER_GATE = 0.5  # score of the best cited sentence
+WINDOW = 120  # characters either side of where the answer sits in its passage
+
+# Words that ask rather than say what the question is about; longest first.
+_ASKING = sorted(
+    (
+        "什么时候 何时 哪一天 哪天 哪一年 哪年 几月几日 几月几号 几号 几月 什么 哪些 哪个 哪位 哪里 哪儿 哪国 哪家 哪 "
+        "谁 多少 几 是否 如何 怎么样 怎么 怎样 为什么 为何 吗 呢 吧 请问 叫做 叫 是 的 了 有 在 将 被 于 和 与 及 "
+        "when what which who whom whose where how many much why is are was were the a an of in on for to did does do"
+    ).split(),
+    key=len,
+    reverse=True,
+)
+_ASKING_RE = re.compile("|".join(re.escape(w) for w in _ASKING if not w.isascii()))
+_ASKING_EN = frozenset(w for w in _ASKING if w.isascii())
+
+# What kind of answer the question asks for: (question pattern, kind).
+_KINDS = (
+    (re.compile(r"什么时候|何时|哪一?天|哪一?年|几月|几号|几日|何日|日期|时间[?？]?$|哪个月|\bwhen\b|what (?:date|year|time)", re.I), "date"),
+    (re.compile(r"多少|几[个位名次块届所家件条项岁年次人天枚座场部种局]|几$|多[大高长重远久]|\bhow (?:many|much)\b", re.I), "number"),
+    (re.compile(r"哪里|哪儿|在哪|何地|何处|地点|哪个(?:城市|国家|地方)|\bwhere\b", re.I), "place"),
+)
+_DATE = re.compile(
+    r"\d{1,4}\s*[年月日号]|[一二三四五六七八九十〇零两]{1,4}[年月日号]|\d{1,2}[:：]\d{2}|\d{4}[-/.]\d{1,2}|星期|周[一二三四五六日天]"
+    r"|[今去明前]年|[上下本]月|[上下本]周|昨天|今天|明天|凌晨|上午|下午|晚上|[春夏秋冬]季|[年月]初|[年月]底|[年月]末"
+    r"|\b(?:19|20)\d\d\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b",
+    re.I,
+)
+_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]")
+
+
+def key_units(question: str) -> list[str]:
+    """The question's content units (cite.units) without the words that only ask."""
+    runs = _ASKING_RE.split(question)
+    out: list[str] = []
+    for run in runs:
+        out += [u for u in units(run) if u not in _ASKING_EN]
+    return list(dict.fromkeys(out))
+
+
+def coverage(keys: list[str], text: str) -> float:
+    """Share of the key units present in ``text``; 1.0 when the question has none."""
+    if not keys:
+        return 1.0
+    have = set(units(text))
+    return sum(k in have for k in keys) / len(keys)
+
+
+def kind(question: str) -> str | None:
+    """"date", "number", "place" or None (any answer can fit)."""
+    for pattern, name in _KINDS:
+        if pattern.search(question):
+            return name
+    return None
+
+
+def novel(sentence: str, question: str) -> str:
+    """The sentence with what it repeats of the question blanked out (its character
+    bigrams and numbers): what is left is what the answer adds."""
+    sentence = cite.MARKER.sub(" ", sentence)
+    q_numbers = set(re.findall(r"\d+(?:\.\d+)?", question))
+    q_pairs = {question[i : i + 2] for i in range(len(question) - 1)}
+    hidden = [False] * len(sentence)
+    for i in range(len(sentence) - 1):
+        if sentence[i : i + 2] in q_pairs and _CJK_PAIR.match(sentence[i : i + 2]):
+            hidden[i] = hidden[i + 1] = True
+    for m in re.finditer(r"\d+(?:\.\d+)?", sentence):
+        if m.group() in q_numbers:
+            hidden[m.start() : m.end()] = [True] * (m.end() - m.start())
+    return "".join(" " if h else c for c, h in zip(sentence, hidden))
+
+
+_CJK_PAIR = re.compile(r"[\u3400-\u9fff]{2}")
+_PLACE = re.compile(r"[市省县区州城馆院场岛山湖河路街村镇港湾站宫殿厅堂寺楼国]|中心|大学|[A-Z][a-z]+")
+
+
+def fits(added: str, wanted: str | None) -> bool:
+    """Whether what a sentence adds to the question (``novel``) can answer it: a date or
+    time when one is asked for, a number, a place; and for any question, something
+    more than its own words (a half sentence "…的原型是[1]" adds nothing)."""
+    if len(units(added)) < 1:
+        return False
+    if wanted == "date":
+        return bool(_DATE.search(added))
+    if wanted == "number":
+        return bool(_NUMBER.search(added))
+    if wanted == "place":  # a sentence that only adds a date is no place
+        return bool(_PLACE.search(added)) or not _DATE.search(added)
+    return True
+
+
+def anchor(sentence: str, passage: str) -> int:
+    """Where in the passage the sentence's words sit: the start of the passage window
+    holding most of the sentence's units (the answer span), by a sliding count."""
+    wanted = set(units(sentence))
+    if not wanted or len(passage) <= 2 * WINDOW:
+        return 0
+    best, best_at = -1, 0
+    step = max(1, WINDOW // 4)
+    last = max(0, len(passage) - WINDOW)
+    for at in [*range(0, last, step), last]:
+        n = len(wanted & set(units(passage[at : at + WINDOW])))
+        if n > best:
+            best, best_at = n, at
+    return best_at
+
+
+def score(question: str, sentence: str, passage: str) -> float:
+    """Evidence that ``sentence``, cited to ``passage``, answers ``question``: 0 if it is
+    not of the kind asked for, else the share of the question's key terms found within
+    WINDOW characters of where the sentence's words sit in the passage."""
+    if not fits(novel(sentence, question), kind(question)):
+        return 0.0
+    at = anchor(sentence, passage)
+    near = passage[max(0, at - WINDOW) : at + 2 * WINDOW]
+    return coverage(key_units(question), near)
+
+
+def retrieval_score(question: str, found: list[Passage]) -> float:
+    """How well the best passage (with its title and headings) covers the question's key terms."""
+    keys = key_units(question)
+    return max((coverage(keys, header(p) + "\n" + p.text) for p in found), default=0.0)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    checked: cite.Checked  # the answer with its citations checked
+    score: float | None  # evidence that the answer answers the question (None: not measured)
+    refused_by: str  # "" (answered), "model" (its own refusal) or "checker"
+    why: str = ""
+
+
+def judge(question: str, raw: str, found: list[Passage], *, cross_lingual: bool, gate: float = ANSWER_GATE) -> Judgement:
+    """The model's text -> checked answer, and whether it stands.
+
+    Refused when no sentence is supported by the passage it cites (the checker), or
+    when the supported ones do not answer this question (score below ``gate``). An
+    answer in another language than its passages is only checked for its numbers
+    (see cite.check), and its key terms cannot be looked up in them: no score.
+    """
+    checked = cite.check(strip_echo(raw, found), [p.text for p in found], cross_lingual=cross_lingual)
+    if not checked.citations:
+        if cite.is_refusal(raw):
+            return Judgement(checked, None, "model", "the model said the documents do not answer")
+        return Judgement(checked, None, "checker", "no sentence of the answer is supported by a passage")
+    if cross_lingual:
+        return Judgement(checked, None, "")
+    best = max(score(question, c.sentence, header(found[c.n - 1]) + "\n" + found[c.n - 1].text) for c in checked.citations)
+    if best < gate:
+        return Judgement(checked, best, "checker", f"the cited passages do not answer the question (evidence {best:.2f})")
+    return Judgement(checked, best, "")

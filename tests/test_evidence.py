@@ -1,0 +1,70 @@
+"""Whether a cited passage answers the question (assistant.evidence): pure logic, no model.
+
+The examples are invented; none comes from a gold set.
+"""
+
+import pytest
+
+from assistant import evidence, prompt
+from index.types import Chunk, Hit
+
+
+def _found(*texts, title="note"):
+    return [prompt.Passage((Hit(Chunk(f"c{i}", f"d{i}.txt", title, (), t, 0, len(t)), 1.0),), t, 0, len(t)) for i, t in enumerate(texts)]
+
+
+def test_key_units_leave_out_the_words_that_ask():
+    keys = evidence.key_units("2021年青湖马拉松的冠军是谁？")
+    assert "2021" in keys and "青湖" in keys and "冠军" in keys
+    assert not {"是谁", "谁"} & set(keys)
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("青湖大桥什么时候通车", "date"), ("展会何时开幕？", "date"), ("青湖大桥通车时间", "date"),
+    ("青湖大桥有多少个桥墩", "number"), ("共有几块金牌", "number"),
+    ("展会在哪里举办", "place"), ("青湖大桥的设计者是谁", None), ("When did the bridge open?", "date"),
+])
+def test_the_kind_of_answer_a_question_asks_for(question, kind):
+    assert evidence.kind(question) == kind
+
+
+def test_what_an_answer_adds_to_the_question():
+    assert evidence.novel("2020年青湖马拉松冠军是李明", "2020年青湖马拉松的冠军是谁").split() == ["李明"]
+    assert not evidence.fits(evidence.novel("青湖马拉松的冠军是[1]", "青湖马拉松的冠军是谁"), None)
+    # the year of the question is no answer to "when"
+    assert not evidence.fits(evidence.novel("2020年青湖马拉松即将举行", "2020年青湖马拉松什么时候举行"), "date")
+
+
+def test_an_answer_must_be_of_the_kind_asked_for():
+    assert evidence.fits("大桥于2021年5月8日通车[1]", "date")
+    assert evidence.fits("下月初开幕", "date")
+    assert not evidence.fits("开幕在即", "date")
+    assert evidence.fits("共有三十二个桥墩", "number") and not evidence.fits("桥墩很多", "number")
+    assert not evidence.fits("9月3日", "place") and evidence.fits("在青湖会展中心", "place")
+
+
+def test_key_terms_must_sit_near_the_answer_in_its_passage():
+    question = "青湖大桥什么时候通车"
+    near = "青湖大桥于2021年5月8日正式通车，全长三公里。"
+    assert evidence.score(question, "青湖大桥于2021年5月8日通车", near) == 1.0
+    # the same date, copied from a passage about another bridge: the key terms are far away or absent
+    far = "青湖大桥正在规划。" + "其他新闻。" * 100 + "白河大桥于2021年5月8日正式通车。"
+    assert evidence.score(question, "大桥于2021年5月8日通车", far) == 0.5  # 大桥, 通车 near it; 青湖 only far away
+    assert evidence.score(question, "青湖大桥开幕在即", near) == 0.0  # no date: not an answer
+
+
+def test_judge_keeps_a_supported_answer_and_refuses_one_from_the_wrong_passage():
+    found = _found("青湖大桥于2021年5月8日正式通车，全长三公里。")
+    ok = evidence.judge("青湖大桥什么时候通车", "2021年5月8日[1]", found, cross_lingual=False)
+    assert ok.refused_by == "" and ok.score == 1.0 and ok.checked.text == "2021年5月8日[1]"
+    other = _found("白河码头于2021年5月8日正式启用，全长三公里。")
+    wrong = evidence.judge("青湖大桥什么时候通车", "2021年5月8日[1]", other, cross_lingual=False)
+    assert wrong.refused_by == "checker" and wrong.score < evidence.ANSWER_GATE
+    own = evidence.judge("青湖大桥什么时候通车", prompt.REFUSAL["zh"], found, cross_lingual=False)
+    assert own.refused_by == "model"
+
+
+def test_retrieval_score_reads_titles_too():
+    found = _found("于2021年5月8日正式通车。", title="青湖大桥")
+    assert evidence.retrieval_score("青湖大桥什么时候通车", found) == 1.0
+    assert evidence.retrieval_score("白河码头什么时候启用", found) < evidence.RETRIEVAL_GATE
