@@ -65,10 +65,15 @@ def run(assistant, questions: list[Gold], *, k: int, progress: bool = True) -> l
     from tqdm import tqdm
 
     rows = []
-    for gold in tqdm(questions, desc="eval", unit="question", disable=not progress):
-        retrieval = assistant.retrieve(gold.question, k=max(RETRIEVAL_DEPTH, k))
-        answer = assistant.ask(gold.question, k=k, retrieval=retrieval)
-        rows.append(score_row(gold, answer, [h.chunk.text for h in retrieval.hits]))
+    history: list[dict] = []
+    for i, gold in enumerate(tqdm(questions, desc="eval", unit="question", disable=not progress)):
+        if not gold.conversation or i == 0 or questions[i - 1].conversation != gold.conversation:
+            history = []  # a new conversation, or a single question
+        retrieval = assistant.retrieve(gold.question, history=history, k=max(RETRIEVAL_DEPTH, k))
+        answer = assistant.ask(gold.question, history=history, k=k, retrieval=retrieval)
+        rows.append({**score_row(gold, answer, [h.chunk.text for h in retrieval.hits]), "turn": len(history) // 2 + 1})
+        if gold.conversation:
+            history = history + [{"role": "user", "content": gold.question}, {"role": "assistant", "content": answer.text}]
     return rows
 
 

@@ -22,25 +22,38 @@ class Gold:
     sources: tuple[str, ...]
     evidence: tuple[str, ...]
     must_mention: tuple[tuple[str, ...], ...]
+    conversation: str = ""  # a turn of this conversation: asked after the turns before it
+
+
+def _gold(d: dict, **extra) -> Gold:
+    return Gold(
+        str(d["id"]), d["lang"], d["kind"], d["question"], tuple(d["sources"]),
+        tuple(d["evidence"]), tuple(tuple(group) for group in d["must_mention"]), **extra,
+    )
 
 
 def load_gold(path: Path) -> list[Gold]:
-    """Read a JSON-lines gold file; a malformed line is an error that names the line."""
+    """Read a JSON-lines gold file; a malformed line is an error that names the line.
+
+    A line with ``turns`` is a conversation: each turn is a question of its own
+    (``id`` becomes ID.1, ID.2 …), asked with the earlier turns as its history.
+    """
     out = []
     for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
-            g = Gold(
-                str(d["id"]), d["lang"], d["kind"], d["question"], tuple(d["sources"]),
-                tuple(d["evidence"]), tuple(tuple(group) for group in d["must_mention"]),
-            )
+            if "turns" in d:
+                turns = [_gold({"lang": d["lang"], **t, "id": f"{d['id']}.{i}"}, conversation=str(d["id"])) for i, t in enumerate(d["turns"], 1)]
+            else:
+                turns = [_gold(d)]
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"{path}:{n}: not a gold question ({type(err).__name__}: {err})") from err
-        if g.kind not in KINDS:
-            raise ConfigError(f"{path}:{n}: unknown kind {g.kind!r} (one of {', '.join(sorted(KINDS))})")
-        out.append(g)
+        for g in turns:
+            if g.kind not in KINDS:
+                raise ConfigError(f"{path}:{n}: unknown kind {g.kind!r} (one of {', '.join(sorted(KINDS))})")
+        out += turns
     return out
 
 
@@ -162,9 +175,10 @@ def aggregate(rows: list[dict]) -> dict:
 
 
 def breakdown(rows: list[dict]) -> dict:
-    """Overall, per kind and per language."""
+    """Overall, per kind and per language; per turn when the questions are conversations."""
     groups = {"overall": rows}
-    for field in ("kind", "lang"):
+    fields = ("kind", "lang", "turn") if any(r.get("turn", 1) > 1 for r in rows) else ("kind", "lang")
+    for field in fields:
         for value in sorted({r[field] for r in rows}):
             groups[f"{field}={value}"] = [r for r in rows if r[field] == value]
     return {name: aggregate(group) for name, group in groups.items()}

@@ -7,7 +7,7 @@ the question itself is read:
 - its key terms (what it is about, without the words that ask: 什么, 谁, 多少 …)
   must be in the cited passage, near the words the answer copied from it;
 - the answer must be of the kind the question asks for: a date or time for
-  何时/什么时候/哪天, a number for 多少/几, a place for 哪里; "开幕在即" is no date.
+  何时/什么时候/哪天, a number for 多少/几, a place for 哪里; "即将举行" is no date.
 
 ``score`` combines both into one number in [0, 1]; the assistant refuses below
 ``ANSWER_GATE``, and before asking the model at all when even the best retrieved
@@ -23,29 +23,26 @@ from dataclasses import dataclass
 from assistant import cite
 from assistant.cite import units
 from assistant.prompt import Passage, header, strip_echo
+from index.lexical import tokenize
 
-RETRIEVAL_GATE = 0.34  # share of the question's key terms in the best passage
+RETRIEVAL_GATE = 0.4  # share of the question's key terms in the best passage
 ANSWER_GATE = 0.5  # score of the best cited sentence
 WINDOW = 120  # characters either side of where the answer sits in its passage
 
-# Words that ask rather than say what the question is about; longest first.
-_ASKING = sorted(
-    (
-        "什么时候 何时 哪一天 哪天 哪一年 哪年 几月几日 几月几号 几号 几月 什么 哪些 哪个 哪位 哪里 哪儿 哪国 哪家 哪 "
-        "谁 多少 几 是否 如何 怎么样 怎么 怎样 为什么 为何 吗 呢 吧 请问 叫做 叫 是 的 了 有 在 将 被 于 和 与 及 "
-        "when what which who whom whose where how many much why is are was were the a an of in on for to did does do"
-    ).split(),
-    key=len,
-    reverse=True,
+# Words that ask rather than say what the question is about (as jieba cuts them;
+# single Chinese characters such as 谁, 几, 的 never count as key terms anyway).
+_ASKING = frozenset(
+    "什么 时候 什么时候 何时 哪一天 哪天 哪一年 哪年 几月 几号 几日 哪些 哪个 哪位 哪里 哪儿 哪国 哪家 是谁 "
+    "时间 日期 地点 多少 是否 如何 怎么样 怎么 怎样 为什么 为何 请问 叫做 名字 "
+    "when what which who whom whose where how many much why is are was were the a an of in on for to did does do".split()
 )
-_ASKING_RE = re.compile("|".join(re.escape(w) for w in _ASKING if not w.isascii()))
-_ASKING_EN = frozenset(w for w in _ASKING if w.isascii())
 
 # What kind of answer the question asks for: (question pattern, kind).
 _KINDS = (
     (re.compile(r"什么时候|何时|哪一?天|哪一?年|几月|几号|几日|何日|日期|时间[?？]?$|哪个月|\bwhen\b|what (?:date|year|time)", re.I), "date"),
-    (re.compile(r"多少|几[个位名次块届所家件条项岁年次人天枚座场部种局]|几$|多[大高长重远久]|\bhow (?:many|much)\b", re.I), "number"),
-    (re.compile(r"哪里|哪儿|在哪|何地|何处|地点|哪个(?:城市|国家|地方)|\bwhere\b", re.I), "place"),
+    # "哪几种方式" asks for a list, not a count
+    (re.compile(r"多少|(?<!哪)几[个位名次块届所家件条项岁年次人天枚座场部局]|几[？?]?$|多[大高长重远久]|\bhow (?:many|much)\b", re.I), "number"),
+    (re.compile(r"哪里|哪儿|在哪(?![些个种几一])|何地|何处|地点|哪个(?:城市|国家|地方)|\bwhere\b", re.I), "place"),
 )
 _DATE = re.compile(
     r"\d{1,4}\s*[年月日号]|[一二三四五六七八九十〇零两]{1,4}[年月日号]|\d{1,2}[:：]\d{2}|\d{4}[-/.]\d{1,2}|星期|周[一二三四五六日天]"
@@ -57,20 +54,18 @@ _NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]")
 
 
 def key_units(question: str) -> list[str]:
-    """The question's content units (cite.units) without the words that only ask."""
-    runs = _ASKING_RE.split(question)
-    out: list[str] = []
-    for run in runs:
-        out += [u for u in units(run) if u not in _ASKING_EN]
-    return list(dict.fromkeys(out))
+    """The question's key terms: its words (lexical.tokenize, as BM25 reads it) without
+    the words that only ask, and without single Chinese characters (年, 届: too common)."""
+    keep = [t for t in tokenize(question) if t not in _ASKING and not (len(t) == 1 and not t.isascii())]
+    return list(dict.fromkeys(keep))
 
 
 def coverage(keys: list[str], text: str) -> float:
-    """Share of the key units present in ``text``; 1.0 when the question has none."""
+    """Share of the key terms present in ``text`` (whitespace and case ignored); 1.0 when there are none."""
     if not keys:
         return 1.0
-    have = set(units(text))
-    return sum(k in have for k in keys) / len(keys)
+    flat = re.sub(r"\s+", "", text).lower()
+    return sum(k in flat for k in keys) / len(keys)
 
 
 def kind(question: str) -> str | None:

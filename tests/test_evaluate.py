@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from assistant import evaluate
@@ -87,3 +89,16 @@ def test_bad_gold_file_names_the_line(tmp_path):
     f.write_text('{"id": "a", "lang": "zh", "kind": "opinion", "question": "q", "sources": [], "evidence": [], "must_mention": []}\n')
     with pytest.raises(ConfigError, match=r"q.jsonl:1: unknown kind 'opinion'"):
         evaluate.load_gold(f)
+
+
+def test_a_conversation_line_gives_one_question_per_turn(tmp_path):
+    f = tmp_path / "chat.jsonl"
+    turn = {"kind": "list", "sources": ["a.txt"], "evidence": ["x"], "must_mention": [["y"]]}
+    f.write_text('{"id": "c1", "lang": "zh", "turns": [%s, %s]}\n' % (
+        json.dumps({**turn, "question": "开源模型有哪些缺点？"}, ensure_ascii=False),
+        json.dumps({**turn, "question": "那闭源的呢？"}, ensure_ascii=False)), encoding="utf-8")
+    gold = evaluate.load_gold(f)
+    assert [(g.id, g.conversation, g.question) for g in gold] == [("c1.1", "c1", "开源模型有哪些缺点？"), ("c1.2", "c1", "那闭源的呢？")]
+    rows = [{**_row(), "turn": 1}, {**_row(cov=0.5), "turn": 2}]
+    groups = evaluate.breakdown(rows)
+    assert groups["turn=2"]["coverage"] == 0.5 and groups["turn=1"]["coverage"] == 1.0
