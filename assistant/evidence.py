@@ -34,6 +34,9 @@ WINDOW = 120  # characters either side of where the answer sits in its passage
 _ASKING = frozenset(
     "什么 时候 什么时候 何时 哪一天 哪天 哪一年 哪年 几月 几号 几日 哪些 哪个 哪位 哪里 哪儿 哪国 哪家 是谁 "
     "时间 日期 地点 多少 是否 如何 怎么样 怎么 怎样 为什么 为何 请问 叫做 名字 "
+    # and words that frame the request rather than name its subject
+    "文章 文中 一文 两篇 作者 提到 认为 看法 说法 概括 列出 分别 作为 例子 具体 哪类 主要 通常 "
+    "原因 区别 不同 意义 体现 起到 带来 除了 关于 能否 按照 凭借 角度 角度看 有人 人们 综合 这些 "
     "when what which who whom whose where how many much why is are was were the a an of in on for to did does do".split()
 )
 
