@@ -269,7 +269,7 @@ def cmd_chat(args, settings) -> int:
 def cmd_eval(args, settings) -> int:
     from assistant import eval_run
     from assistant.config import bundled
-    from assistant.evaluate import curve, load_gold
+    from assistant.evaluate import load_gold
 
     files = args.questions or [bundled("eval") / "dev.jsonl", bundled("eval") / "questions.jsonl"]
     gold = {f: load_gold(f)[: args.limit] for f in files}  # a bad file fails before any model loads
@@ -286,7 +286,7 @@ def cmd_eval(args, settings) -> int:
         if not args.json:
             print(f"\n{path} ({len(rows)} questions) -> {out}/report.md")
             print(eval_run.table(results))
-            print(eval_run.curve_table(curve(rows)))
+            print(eval_run.curve_table(eval_run.curve(rows)))
     if args.json:
         print(json.dumps(everything, ensure_ascii=False, indent=2))
     return 0
