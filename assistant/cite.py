@@ -61,12 +61,13 @@ def units(text: str) -> list[str]:
     return out
 
 
-def support(sentence: str, passage: str) -> float:
-    """Share of the sentence's units present in the passage; 0 if it states a number the passage lacks."""
+def support(sentence: str, passage: str, given: str = "") -> float:
+    """Share of the sentence's units present in the passage; 0 if it states a number the passage lacks.
+    Numbers of ``given`` (the question) may be repeated: the answer restates them, it does not claim them."""
     sent_units = units(sentence)
     if not sent_units:
         return 0.0
-    passage_numbers = set(_NUMBER.findall(passage))
+    passage_numbers = set(_NUMBER.findall(passage)) | set(_NUMBER.findall(given))
     if any(n not in passage_numbers for n in _NUMBER.findall(sentence)):
         return 0.0
     have = set(units(passage))
@@ -132,11 +133,12 @@ def is_refusal(text: str) -> bool:
     return any(cue in low for cue in REFUSAL_CUES)
 
 
-def check(answer: str, passages: list[str], *, cross_lingual: bool = False) -> Checked:
+def check(answer: str, passages: list[str], *, cross_lingual: bool = False, question: str = "") -> Checked:
     """Keep citations that hold, move misplaced ones, add missing ones where support is clear.
 
     ``cross_lingual``: the answer is in another language than the passages, so
     only numbers can be checked; citations are kept as the model gave them.
+    ``question``: its numbers count as found (see support).
     """
     answer, copied = drop_copied_markers(answer, passages)
     # Markers inside passages are the documents' text: their digits support no number.
@@ -160,7 +162,7 @@ def check(answer: str, passages: list[str], *, cross_lingual: bool = False) -> C
                 else:
                     dropped.append(n)
         elif is_claim:
-            scores = [support(body, p) for p in passages]
+            scores = [support(body, p, question) for p in passages]
             for n in valid:
                 if scores[n - 1] >= needed:
                     keep.append(Citation(n, body, scores[n - 1], "ok"))

@@ -134,11 +134,32 @@ def score(question: str, sentence: str, passage: str) -> float:
     """Evidence that ``sentence``, cited to ``passage``, answers ``question``: 0 if it is
     not of the kind asked for, else the share of the question's key terms found within
     WINDOW characters of where the sentence's words sit in the passage."""
-    if not fits(novel(sentence, question), kind(question)):
+    added = novel(sentence, question)
+    if not fits(added, kind(question)):
         return 0.0
     at = anchor(sentence, passage)
     near = passage[max(0, at - WINDOW) : at + 2 * WINDOW]
+    if other_instance(question, near) or other_instance(question, added):  # not the sentence: it may echo the question
+        return 0.0
     return coverage(key_units(question), near)
+
+
+_COUNTED = re.compile(r"(第?)(\d+)\s*(届|年|次|期|代|季|轮)")
+
+
+def other_instance(question: str, text: str) -> bool:
+    """Whether ``text`` speaks of another edition or year than the question names: the
+    question's "第28届" or "2022年" is absent and the same counter with another number
+    is there ("第29届", "2014年"). Same-topic passages about another event look like that."""
+    for m in _COUNTED.finditer(question):
+        prefix, number, unit = m.groups()
+        flat = re.sub(r"\s+", "", text)
+        if f"{prefix}{number}{unit}" in flat:
+            continue
+        others = {g[1] for g in _COUNTED.findall(flat) if g[2] == unit and g[0] == prefix}
+        if others - {number}:
+            return True
+    return False
 
 
 def retrieval_score(question: str, found: list[Passage]) -> float:
@@ -163,7 +184,7 @@ def judge(question: str, raw: str, found: list[Passage], *, cross_lingual: bool,
     answer in another language than its passages is only checked for its numbers
     (see cite.check), and its key terms cannot be looked up in them: no score.
     """
-    checked = cite.check(strip_echo(raw, found), [p.text for p in found], cross_lingual=cross_lingual)
+    checked = cite.check(strip_echo(raw, found), [p.text for p in found], cross_lingual=cross_lingual, question=question)
     if not checked.citations:
         if cite.is_refusal(raw):
             return Judgement(checked, None, "model", "the model said the documents do not answer")

@@ -69,3 +69,18 @@ def test_retrieval_score_reads_titles_too():
     found = _found("于2021年5月8日正式通车。", title="青湖大桥")
     assert evidence.retrieval_score("青湖大桥什么时候通车", found) == 1.0
     assert evidence.retrieval_score("白河码头什么时候启用", found) < evidence.RETRIEVAL_GATE
+
+
+def test_an_answer_about_another_edition_or_year_is_no_answer():
+    assert evidence.other_instance("第12届青湖电影节的开幕时间", "第11届青湖电影节于5月8日开幕")
+    assert not evidence.other_instance("第12届青湖电影节的开幕时间", "第12届青湖电影节于5月8日开幕，第11届在去年")
+    assert evidence.other_instance("2021年青湖马拉松冠军", "2019年青湖马拉松的冠军是李明")
+    assert not evidence.other_instance("青湖马拉松冠军", "2019年青湖马拉松的冠军是李明")  # no year asked
+    found = _found("第11届青湖电影节于2020年5月8日开幕。")
+    assert evidence.judge("第12届青湖电影节什么时候开幕", "5月8日[1]", found, cross_lingual=False).refused_by == "checker"
+
+
+def test_numbers_the_question_states_may_be_repeated():
+    found = _found("今年的中期选举将改选35个参议院席位。")
+    j = evidence.judge("2022年中期选举改选多少参议院席位", "2022年中期选举改选的参议院席位为35个[1]。", found, cross_lingual=False)
+    assert j.refused_by == "" and j.checked.citations
