@@ -149,8 +149,8 @@ _COUNTED = re.compile(r"(第?)(\d+)\s*(届|年|次|期|代|季|轮)")
 
 def other_instance(question: str, text: str) -> bool:
     """Whether ``text`` speaks of another edition or year than the question names: the
-    question's "第28届" or "2022年" is absent and the same counter with another number
-    is there ("第29届", "2014年"). Same-topic passages about another event look like that."""
+    question's "第12届" or "2021年" is absent and the same counter with another number
+    is there ("第11届", "2019年"). Same-topic passages about another event look like that."""
     for m in _COUNTED.finditer(question):
         prefix, number, unit = m.groups()
         flat = re.sub(r"\s+", "", text)

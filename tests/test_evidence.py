@@ -81,6 +81,6 @@ def test_an_answer_about_another_edition_or_year_is_no_answer():
 
 
 def test_numbers_the_question_states_may_be_repeated():
-    found = _found("今年的中期选举将改选35个参议院席位。")
-    j = evidence.judge("2022年中期选举改选多少参议院席位", "2022年中期选举改选的参议院席位为35个[1]。", found, cross_lingual=False)
+    found = _found("今年的青湖市议会选举将改选35个席位。")
+    j = evidence.judge("2021年青湖市议会选举改选多少席位", "2021年青湖市议会选举改选的席位为35个[1]。", found, cross_lingual=False)
     assert j.refused_by == "" and j.checked.citations
