@@ -70,8 +70,17 @@ def support(sentence: str, passage: str, given: str = "") -> float:
     passage_numbers = set(_NUMBER.findall(passage)) | set(_NUMBER.findall(given))
     if any(n not in passage_numbers for n in _NUMBER.findall(sentence)):
         return 0.0
+    # A short answer copied word for word ("B站", "132人") is supported even when its
+    # single characters are no unit of the passage (units pair up Chinese characters).
+    if (copy := _bare(sentence)) and copy in _bare(passage):
+        return 1.0
     have = set(units(passage))
     return sum(u in have for u in sent_units) / len(sent_units)
+
+
+def _bare(text: str) -> str:
+    """The text without whitespace and without the punctuation that ends or quotes it."""
+    return re.sub(r"\s+", "", text).strip("。.，,；;：:！!？?“”\"'「」")
 
 
 def split_sentences(answer: str) -> list[tuple[str, list[int]]]:

@@ -42,18 +42,20 @@ _ASKING = frozenset(
 
 # What kind of answer the question asks for: (question pattern, kind).
 _KINDS = (
+    (re.compile(r"多少钱|花了多少|价格|售价|票价|金额|市值|\bhow much (?:money|did|does)|\bprice\b|\bcost\b", re.I), "money"),
     (re.compile(r"什么时候|何时|哪一?天|哪一?年|几月|几号|几日|何日|日期|时间[?？]?$|哪个月|\bwhen\b|what (?:date|year|time)", re.I), "date"),
     # "哪几种方式" asks for a list, not a count
     (re.compile(r"多少|(?<!哪)几[个位名次块届所家件条项岁年次人天枚座场部局]|几[？?]?$|多[大高长重远久]|\bhow (?:many|much)\b", re.I), "number"),
-    (re.compile(r"哪里|哪儿|在哪(?![些个种几一])|何地|何处|地点|哪个(?:城市|国家|地方)|\bwhere\b", re.I), "place"),
+    (re.compile(r"哪里|哪儿|在哪(?![些个种几一])|何地|何处|地点|举办地|所在地|什么地方|哪个(?:城市|国家|地方)|\bwhere\b", re.I), "place"),
 )
 _DATE = re.compile(
     r"\d{1,4}\s*[年月日号]|[一二三四五六七八九十〇零两]{1,4}[年月日号]|\d{1,2}[:：]\d{2}|\d{4}[-/.]\d{1,2}|星期|周[一二三四五六日天]"
-    r"|[今去明前]年|[上下本]月|[上下本]周|昨天|今天|明天|凌晨|上午|下午|晚上|[春夏秋冬]季|[年月]初|[年月]底|[年月]末"
+    r"|[今去明前]年|[上下本]月|[上下本]周|凌晨|上午|下午|晚上|[春夏秋冬]季|[年月]初|[年月]底|[年月]末"
     r"|\b(?:19|20)\d\d\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b",
     re.I,
 )
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]")
+_MONEY = re.compile(r"[元圆镑$¥￥€]|美金|日円|块钱|\b(?:usd|rmb|eur|dollars?|euros?|pounds?|yuan)\b", re.I)
 
 
 def key_units(question: str) -> list[str]:
@@ -64,11 +66,19 @@ def key_units(question: str) -> list[str]:
 
 
 def coverage(keys: list[str], text: str) -> float:
-    """Share of the key terms present in ``text`` (whitespace and case ignored); 1.0 when there are none."""
+    """Share of the key terms present in ``text`` (as ``_squash`` compares); 1.0 when there are none."""
     if not keys:
         return 1.0
-    flat = re.sub(r"\s+", "", text).lower()
-    return sum(k in flat for k in keys) / len(keys)
+    flat = _squash(text)
+    return sum(_squash(k) in flat for k in keys) / len(keys)
+
+
+_LIST = re.compile(r"哪些|哪几|有什么|列出|列举|分别|几种|几个方面|\bwhat are\b|\blist\b|\bwhich (?:are|ones)\b", re.I)
+
+
+def asks_for_list(question: str) -> bool:
+    """Whether the question asks for several items ("有哪些优势", "what are the risks")."""
+    return bool(_LIST.search(question))
 
 
 def kind(question: str) -> str | None:
@@ -109,6 +119,8 @@ def fits(added: str, wanted: str | None) -> bool:
         return bool(_DATE.search(added))
     if wanted == "number":
         return bool(_NUMBER.search(added))
+    if wanted == "money":  # a share or a count is no price
+        return bool(_NUMBER.search(added)) and bool(_MONEY.search(added))
     if wanted == "place":  # a sentence that only adds a date is no place
         return bool(_PLACE.search(added)) or not _DATE.search(added)
     return True
@@ -130,6 +142,26 @@ def anchor(sentence: str, passage: str) -> int:
     return best_at
 
 
+_LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
+_TITLE = re.compile(r"《([^》]{1,40})》")
+
+
+def _squash(text: str) -> str:
+    """Lower case without spaces, hyphens and dots: "GPT-4" and "gpt4" are one name."""
+    return re.sub(r"[\s\-_.·]+", "", text).lower()
+
+
+def names(question: str) -> list[str]:
+    """The names a question is about, which an answer's passage must hold: Latin-letter
+    names and codes ("EMNLP2022", "C919") and titles in 《》. Other key terms are only
+    counted (``coverage``); a passage without the very name speaks of something else."""
+    # In a question written in Latin letters every word would be a "name".
+    latin = [] if not re.search(r"[\u3400-\u9fff]", question) else [
+        m.group() for m in _LATIN_NAME.finditer(question) if len(m.group()) >= 2 and m.group().lower() not in _ASKING
+    ]
+    return list(dict.fromkeys(_squash(n) for n in [*latin, *_TITLE.findall(question)]))
+
+
 def score(question: str, sentence: str, passage: str) -> float:
     """Evidence that ``sentence``, cited to ``passage``, answers ``question``: 0 if it is
     not of the kind asked for, else the share of the question's key terms found within
@@ -137,9 +169,14 @@ def score(question: str, sentence: str, passage: str) -> float:
     added = novel(sentence, question)
     if not fits(added, kind(question)):
         return 0.0
+    whole = _squash(passage)
+    if any(n not in whole for n in names(question)):
+        return 0.0
     at = anchor(sentence, passage)
     near = passage[max(0, at - WINDOW) : at + 2 * WINDOW]
-    if other_instance(question, near) or other_instance(question, added):  # not the sentence: it may echo the question
+    # The sentence as written: what it adds has the question's own "2022年" blanked out,
+    # so a comparison ("比2021年增加") would look like another year.
+    if other_instance(question, near) or other_instance(question, sentence):
         return 0.0
     return coverage(key_units(question), near)
 

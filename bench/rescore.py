@@ -7,7 +7,8 @@ passages it read, so what happens after generation (echo filter, citation check,
 evidence gate) can be measured again without running the model: with the same
 prompt and retrieval, greedy generation gives the same text. Prints the metrics
 as `assistant eval` does, and the accuracy/rejection curve. Retrieval-gate
-refusals of that run stay refusals (no text was generated for them).
+refusals of that run stay refusals (no text was generated for them); the
+retrieval gate is applied to the others.
 """
 
 from __future__ import annotations
@@ -33,22 +34,25 @@ def passages(row: dict) -> list[Passage]:
     return out
 
 
-def rejudge(row: dict, gate: float) -> dict:
+def rejudge(row: dict, gate: float, retrieval_gate: float) -> dict:
     if not row.get("raw") or not row.get("passages"):
         return row  # refused before the model was asked: nothing to judge again
     mm = tuple(tuple(g) for g in row["must_mention"])
     found = passages(row)
-    j = evidence.judge(row.get("search_query") or row["question"], row["raw"], found, cross_lingual=row["lang"] != "zh", gate=gate)
+    query = row.get("search_query") or row["question"]
+    retrieval = round(evidence.retrieval_score(query, found), 3) if row["lang"] == "zh" else None
+    j = evidence.judge(query, row["raw"], found, cross_lingual=row["lang"] != "zh", gate=gate)
     text = j.checked.text
-    refused = bool(j.refused_by)
+    refused_by = "retrieval" if retrieval is not None and retrieval < retrieval_gate else j.refused_by
+    refused = bool(refused_by)
     return {
         **row,
         "refused": refused,
-        "refused_by": j.refused_by,
+        "refused_by": refused_by,
         "coverage": 0.0 if refused else coverage(text, mm),
         "answer": text,
         "cited_sources": [] if refused else list(dict.fromkeys(found[c.n - 1].chunk.source for c in j.checked.citations)),
-        "retrieval_evidence": round(evidence.retrieval_score(row.get("search_query") or row["question"], found), 3) if row["lang"] == "zh" else None,
+        "retrieval_evidence": retrieval,
         "answer_evidence": j.score,
         "unjudged_coverage": coverage(text, mm) if refused and j.checked.citations else None,
     }
@@ -58,10 +62,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("report", type=Path)
     ap.add_argument("--gate", type=float, default=evidence.ANSWER_GATE, help="answer gate (default: the assistant's)")
+    ap.add_argument("--retrieval-gate", type=float, default=evidence.RETRIEVAL_GATE, help="retrieval gate (default: the assistant's)")
+    ap.add_argument("--out", type=Path, help="write the judged rows here (report.json's format)")
     ap.add_argument("--show", action="store_true", help="print every question that is not right")
     args = ap.parse_args()
-    rows = [rejudge(r, args.gate) for r in json.loads(args.report.read_text(encoding="utf-8"))["questions"]]
+    rows = [rejudge(r, args.gate, args.retrieval_gate) for r in json.loads(args.report.read_text(encoding="utf-8"))["questions"]]
     print(eval_run.table(breakdown(rows)))
+    if args.out:
+        args.out.write_text(json.dumps({"questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
     print(eval_run.curve_table(curve(rows)))
     if args.show:
         for r in rows:

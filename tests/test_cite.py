@@ -90,3 +90,12 @@ def test_cross_lingual_keeps_citations_but_checks_numbers():
 )
 def test_is_refusal(text, refused):
     assert cite.is_refusal(text) is refused
+
+
+def test_a_short_answer_copied_word_for_word_is_supported():
+    passage = "据报道，该片在B站独家播出，机上共有132人。"
+    assert cite.support("B站", passage) == 1.0
+    assert cite.support("132人", passage) == 1.0
+    assert cite.support("13人", passage) == 0.0  # a number the passage lacks
+    checked = cite.check("132人", ["另一段话。", passage])
+    assert [(c.n, c.status) for c in checked.citations] == [(2, "added")]

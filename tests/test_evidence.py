@@ -84,3 +84,35 @@ def test_numbers_the_question_states_may_be_repeated():
     found = _found("今年的青湖市议会选举将改选35个席位。")
     j = evidence.judge("2021年青湖市议会选举改选多少席位", "2021年青湖市议会选举改选的席位为35个[1]。", found, cross_lingual=False)
     assert j.refused_by == "" and j.checked.citations
+
+
+def test_an_answer_to_when_names_a_date_not_a_day_relative_to_an_unknown_today():
+    assert not evidence.fits("青湖大桥今天正式通车", "date")
+    assert evidence.fits("青湖大桥于3月8日正式通车", "date")
+
+
+def test_a_price_asked_for_is_an_amount_of_money():
+    assert evidence.kind("青湖公司花了多少钱收购白河码头") == "money"
+    assert evidence.fits("共计12亿元", "money")
+    assert not evidence.fits("收购价值的3.5%", "money") and not evidence.fits("共计12个码头", "money")
+
+
+def test_a_passage_without_the_name_asked_about_does_not_answer():
+    assert evidence.names("XYZConf2021在哪里举办？") == ["xyzconf2021"]
+    assert evidence.names("《青湖往事》的导演是谁") == ["青湖往事"]
+    assert evidence.names("Where was XYZConf held?") == []  # in a Latin-letter question every word would be a name
+    question = "XYZConf2021的举办地是哪里"
+    assert evidence.score(question, "会议在白河会展中心举办", "XYZ-Conf 2021的举办地是白河会展中心。") == 1.0  # spelt apart
+    assert evidence.score(question, "会议在白河会展中心举办", "2021年的举办地是白河会展中心。") == 0.0
+
+
+def test_a_comparison_with_another_year_is_no_other_year():
+    question = "2022年青湖市粮食产量"
+    passage = "2022年青湖市粮食产量59.7万吨，比2021年增加2.4万吨。"
+    assert evidence.score(question, "2022年青湖市粮食产量59.7万吨，比2021年增加2.4万吨", passage) == 1.0
+
+
+def test_questions_that_ask_for_several_items():
+    assert evidence.asks_for_list("青湖大桥的设计有哪些特点？")
+    assert evidence.asks_for_list("What are the risks of the plan?")
+    assert not evidence.asks_for_list("青湖大桥什么时候通车？")
