@@ -132,11 +132,8 @@ def passages(hits: list[Hit]) -> list[Passage]:
 
 
 def header(passage: Passage) -> str:
-    """Title and heading path. A title that is only the file's name (the document has no
-    heading, front matter or <title>) is left out: it is a label, not words of the text."""
     c = passage.chunk
-    title = "" if c.title == c.source.rsplit("/", 1)[-1].rsplit(".", 1)[0] else c.title
-    return " / ".join(dict.fromkeys(h for h in (title, *c.headings) if h))
+    return " / ".join(dict.fromkeys(h for h in (c.title, *c.headings) if h))
 
 
 _FENCE_RUN = re.compile(r"<{3,}|>{3,}")
@@ -175,6 +172,7 @@ def has_words(question: str) -> bool:
 
 
 _FENCE_OR_MARKERS = re.compile(r"^(?:<<<|>>>|\s|\[\d{1,2}\])*$")
+_MARKERS_ONLY = re.compile(r"^\s*(?:\[\d{1,2}\]\s*)+$")
 
 
 def strip_echo(answer: str, found: list[Passage]) -> str:
@@ -189,6 +187,9 @@ def strip_echo(answer: str, found: list[Passage]) -> str:
     kept = []
     for line in answer.splitlines():
         bare = re.sub(r"\s+|\[\d{1,2}\]|【\d{1,2}】", "", line).rstrip(".。…")
+        if _MARKERS_ONLY.match(line) and kept:  # "[2][3]" under a list cites its last line
+            kept[-1] = kept[-1].rstrip() + line.strip()
+            continue
         if _FENCE_OR_MARKERS.match(line) or (bare and any(bare == h.rstrip(".。…") for h in headers)):
             continue
         kept.append(line)

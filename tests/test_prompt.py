@@ -78,3 +78,9 @@ def test_strip_echo_keeps_a_short_answer_that_occurs_in_a_header():
     assert prompt.strip_echo("福宝宝[1]", found) == "福宝宝[1]"
     assert prompt.strip_echo("吉祥物福宝宝亮相[1]\n它名叫福宝宝[1]。", found) == "吉祥物福宝宝亮相[1]\n它名叫福宝宝[1]。"
     assert prompt.strip_echo(title + " [1]\n它名叫福宝宝[1]。", found) == "它名叫福宝宝[1]。"
+
+
+def test_strip_echo_keeps_the_markers_that_close_a_list():
+    found = prompt.passages([Hit(Chunk("a", "d.txt", "标题", (), "正文。", 0, 3), 1.0)])
+    assert prompt.strip_echo("- 成本高。\n- 依赖厂商。\n[2][3]", found) == "- 成本高。\n- 依赖厂商。[2][3]"
+    assert prompt.strip_echo("[1]\n<<<\n答案[1]", found) == "答案[1]"
