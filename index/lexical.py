@@ -99,9 +99,17 @@ def tokenize(text: str, cache_dir: Path | None = None) -> list[str]:
     return [t for t in (t.strip().lower() for t in tokens) if t and _WORD.search(t) and t not in STOPWORDS]
 
 
+_LETTERS_DIGITS = re.compile(r"(?=.*[a-z])(?=.*\d)[a-z\d]+")
+
+
 def query_terms(query: str, cache_dir: Path | None = None) -> dict[str, float]:
     """Query tokens with weight 1, and their synonyms not asked for with SYNONYM_WEIGHT."""
     terms = dict.fromkeys(tokenize(query, cache_dir), 1.0)
+    for term in list(terms):
+        # "gpt4" typed as one word is "GPT-4" (gpt, 4) in most writing: ask for the parts too.
+        if _LETTERS_DIGITS.fullmatch(term):
+            for part in re.findall(r"[a-z]+|\d+", term):
+                terms.setdefault(part, 1.0)
     for term in list(terms):
         for other in _SYNONYMS.get(term, ()):
             terms.setdefault(other, SYNONYM_WEIGHT)

@@ -88,3 +88,10 @@ def test_array_scoring_equals_plain_bm25_and_follows_changes(tmp_path):
             assert all(abs(s - want[cid]) < 1e-9 for cid, s in got)
         index.remove([f"c{i}" for i in range(step, 300, 7)])  # changes must reach the arrays
         index.add([(f"new{step}", "开源开源数据")])
+
+
+def test_a_name_typed_as_one_word_finds_it_written_apart(tmp_path):
+    index = LexicalIndex(tmp_path / "lexical.json")
+    index.add([("a", "XQ-7型机器人于2023年3月14日发布"), ("b", "机器人发布会的时间定在下午")])
+    assert index.search("XQ7发布时间", 1)[0][0] == "a"  # without the parts, b's 发布 and 时间 would win
+    assert query_terms("XQ7发布")["xq"] == query_terms("XQ7发布")["7"] == 1.0
