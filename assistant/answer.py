@@ -21,6 +21,11 @@ from index.types import Hit
 from ingest import location
 from ingest.chunk import CHUNKER_VERSION
 
+# A question that asks for a list is given the whole section of its best two hits
+# (at most six chunks each) rather than each hit and the chunk after it.
+LIST_SECTIONS = 2
+SECTION_CHUNKS = 6
+
 
 @dataclass
 class Answer:
@@ -287,8 +292,13 @@ class Assistant:
             return self._refusal(question, lang, hits, timings, started, query, ["no passage matched the question"], by="retrieval")
 
         t_prompt = time.perf_counter()
-        context = self.index.with_following(hits, self.settings.follow)
-        messages, found, notices = self.fit(question, prompt.passages(context), lang, history or [])
+        if evidence.asks_for_list(query):
+            context = self.index.with_sections(hits, LIST_SECTIONS, SECTION_CHUNKS, self.settings.follow)
+        else:
+            context = self.index.with_following(hits, self.settings.follow)
+        # A follow-up ("那闭源的呢？") is put to the model as its standalone rewrite: asked
+        # as typed, a small model answers the previous question again from the history.
+        messages, found, notices = self.fit(query if history else question, prompt.passages(context), lang, history or [])
         timings["prompt_ms"] = round((time.perf_counter() - t_prompt) * 1000, 1)
         # The retrieval gate: when even the best passage lacks most of what the question is
         # about, the model would only find something near it to say. (Not for a question in

@@ -136,6 +136,31 @@ class Index:
                     out.append(Hit(c, 0.0, extra={"follows": hit.chunk.id}))
         return out
 
+    def with_sections(self, hits: Sequence[Hit], top: int, limit: int, follow: int) -> list[Hit]:
+        """The first ``top`` hits with their whole section (the chunks of the same document
+        under the same heading path, in document order, at most ``limit`` from the section's
+        start or from just before the hit), the others with their next ``follow`` chunks.
+
+        A list asked for ("有哪些…") is the section a heading names, and its items run
+        on well past the chunk that matched the question's words.
+        """
+        out: list[Hit] = []
+        seen: set[str] = set()
+        for rank, hit in enumerate(hits):
+            if hit.chunk.id in seen:
+                continue
+            if rank >= top:
+                extended = [h for h in self.with_following([hit], follow) if h.chunk.id not in seen]
+            else:
+                section = [c for c in self.chunks_of(hit.chunk.source) if c.headings == hit.chunk.headings]
+                at = next((i for i, c in enumerate(section) if c.id == hit.chunk.id), 0)
+                first = 0 if at < limit else at - 1
+                extended = [hit if c.id == hit.chunk.id else Hit(c, 0.0, extra={"follows": hit.chunk.id})
+                            for c in section[first : first + limit] if c.id not in seen]
+            seen.update(h.chunk.id for h in extended)
+            out += extended
+        return out
+
     def add(self, chunks: Sequence[Chunk], *, progress: bool = False) -> None:
         if not chunks:
             return
