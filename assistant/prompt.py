@@ -44,7 +44,7 @@ LABELS = {
 
 # Restated after the question: a small model follows what it read last.
 REMINDER = {
-    "zh": "请只根据以上资料回答，每句话末尾标注资料编号，如[1]。",
+    "zh": "请只根据以上资料回答，并在每句话末尾注明出处，如[1]。",
     "en": "Answer only from the passages above, in English, ending each sentence with its passage number, like [1].",
 }
 
@@ -132,8 +132,11 @@ def passages(hits: list[Hit]) -> list[Passage]:
 
 
 def header(passage: Passage) -> str:
+    """Title and heading path. A title that is only the file's name (the document has no
+    heading, front matter or <title>) is left out: it is a label, not words of the text."""
     c = passage.chunk
-    return " / ".join(dict.fromkeys(h for h in (c.title, *c.headings) if h))
+    title = "" if c.title == c.source.rsplit("/", 1)[-1].rsplit(".", 1)[0] else c.title
+    return " / ".join(dict.fromkeys(h for h in (title, *c.headings) if h))
 
 
 _FENCE_RUN = re.compile(r"<{3,}|>{3,}")
@@ -149,7 +152,7 @@ def defence(text: str) -> str:
 def format_passage(n: int, passage: Passage) -> str:
     # The fence keeps a passage's own text from passing for the prompt's structure; the
     # title and headings come from the document too, so they are defenced as well.
-    return f"[{n}] {defence(header(passage))}\n<<<\n{defence(passage.text)}\n>>>"
+    return f"[{n}] {defence(header(passage))}".rstrip() + f"\n<<<\n{defence(passage.text)}\n>>>"
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")

@@ -326,17 +326,6 @@ def _assemble(lines: list[_Line]) -> tuple[str, Headings, Marks]:
     return "\n".join(parts), tuple(headings), tuple(marks)
 
 
-def _fallback_title(text: str) -> str:
-    for line in text.split("\n"):
-        line = line.strip()
-        if line:
-            if len(line) <= TITLE_MAX:
-                return line
-            m = re.search(r"[。！？!?]", line[:TITLE_MAX])
-            return line[: m.start()] if m and m.start() >= 8 else line[:TITLE_MAX]
-    return ""
-
-
 def clean(raw: str, *, html: bool | None = None, markdown: bool | None = None) -> tuple[str, str, Headings]:
     """Raw decoded text -> (title, cleaned text, headings). ``None`` means detect."""
     raw = _ZERO_WIDTH_RE.sub("", raw.replace("\r\n", "\n").replace("\r", "\n")).lstrip("\n")
@@ -361,7 +350,10 @@ def clean(raw: str, *, html: bool | None = None, markdown: bool | None = None) -
     if not text.strip():
         return fm_title or html_title, "", ()
     h1 = next((h[2] for h in headings if h[1] == 1), "")
-    title = fm_title or h1 or html_title or _fallback_title(text)
+    # Never a paragraph: a document without a heading, front matter or <title> is
+    # named by its file (load_document). A first sentence used as a title is shown
+    # with every passage and made every short answer copied from it look like an echo.
+    title = fm_title or h1 or html_title
     return title[:TITLE_MAX] if len(title) > TITLE_MAX else title, text, headings
 
 

@@ -205,13 +205,20 @@ def test_html_blocks_inline_entities_and_dropped_elements():
     check_headings(text, headings)
 
 
-def test_html_title_falls_back_to_title_element_then_first_line():
+def test_html_title_falls_back_to_title_element_never_to_a_paragraph():
     page = '<html><head><title>网页</title></head><body><svg><title>图标</title></svg><p>正文内容。</p></body></html>'
     title, text, _ = clean(page, html=True)
     assert title == "网页"
     assert text == "正文内容。"
     title, _, _ = clean("<p>第一段正文。</p><p>第二段。</p>", html=True)
-    assert title == "第一段正文。"
+    assert title == ""  # load_document names it by its file
+
+
+def test_a_one_paragraph_document_is_titled_by_its_file_name(tmp_path):
+    (tmp_path / "note_3.txt").write_text("市运动会于2021年5月8日开幕，吉祥物是一只小鹿，名叫福宝宝。它受到了广泛欢迎。\n", encoding="utf-8")
+    (tmp_path / "short.txt").write_text("会议纪要\n市运动会于2021年5月8日开幕。\n", encoding="utf-8")
+    assert load_document(tmp_path / "note_3.txt", "note_3.txt").title == "note_3"
+    assert load_document(tmp_path / "short.txt", "short.txt").title == "会议纪要"
 
 
 def test_front_matter_title_quoted_and_removed():
@@ -268,7 +275,7 @@ def test_related_header_near_the_top_is_kept():
 TITLES = {
     "000": "开源大模型与闭源大模型",
     "001": "大模型开源与闭源优势与挑战",
-    "002": "在大型模型的发展中,开源和闭源两种截然不同的开发模式扮演着关键的角色",
+    "002": "002_f02664d2df2309cc",  # no heading: its first line is a paragraph, so the file name
     "003": "开源大模型与闭源大模型浅析",
     "004": "LLaMA系列一直在假装开源...",
 }
