@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("eval", help="measure retrieval and answer quality on gold questions", description="Run gold questions (JSON lines: id, lang, kind, question, sources, evidence, must_mention) through the real pipeline; print a table and write report.json, report.md and by_kind.png per question file.")
-    p.add_argument("--questions", type=Path, action="append", help="a gold file; repeat for several (default: eval/dev.jsonl and eval/questions.jsonl)")
+    p.add_argument("--questions", type=Path, action="append", help="a gold file; repeat for several (default: eval/dev.jsonl, eval/questions.jsonl and the conversations of eval/followups.jsonl)")
     p.add_argument("--out", type=Path, default=Path("eval-report"), help="folder for the reports (default ./eval-report)")
     p.add_argument("--limit", type=int, help="only the first N questions of each file (a quick check)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
@@ -271,7 +271,7 @@ def cmd_eval(args, settings) -> int:
     from assistant.config import bundled
     from assistant.evaluate import load_gold
 
-    files = args.questions or [bundled("eval") / "dev.jsonl", bundled("eval") / "questions.jsonl"]
+    files = args.questions or [bundled("eval") / name for name in ("dev.jsonl", "questions.jsonl", "followups.jsonl")]
     gold = {f: load_gold(f)[: args.limit] for f in files}  # a bad file fails before any model loads
     a = _assistant(settings)
     a.model_path()

@@ -44,7 +44,7 @@ def test_wheel_carries_the_corpus_and_the_gold_questions(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     corpus = sorted(p.name for p in (ROOT / "corpus").iterdir() if p.suffix == ".txt")
     assert corpus and {f"assistant/corpus/{n}" for n in corpus} <= names
-    assert {"assistant/eval/dev.jsonl", "assistant/eval/questions.jsonl"} <= names
+    assert {"assistant/eval/dev.jsonl", "assistant/eval/questions.jsonl", "assistant/eval/followups.jsonl"} <= names
     assert not any(n.startswith(("tests/", "bench/", "corpus/", "eval/")) for n in names)
 
 
