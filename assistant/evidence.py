@@ -147,19 +147,29 @@ _TITLE = re.compile(r"《([^》]{1,40})》")
 
 
 def _squash(text: str) -> str:
-    """Lower case without spaces, hyphens and dots: "GPT-4" and "gpt4" are one name."""
-    return re.sub(r"[\s\-_.·]+", "", text).lower()
+    """Lower case without spaces and punctuation: "GPT-4" and "gpt4" are one name, and so
+    are a title written "甲：乙" and "甲乙"."""
+    return re.sub(r"[\W_]+", "", text).lower()
 
 
-def names(question: str) -> list[str]:
+def names(question: str) -> tuple[list[str], list[str]]:
     """The names a question is about, which an answer's passage must hold: Latin-letter
-    names and codes ("EMNLP2022", "C919") and titles in 《》. Other key terms are only
-    counted (``coverage``); a passage without the very name speaks of something else."""
+    names and codes ("EMNLP2022", "C919"), every one of them, and titles in 《》, at
+    least one (a question comparing two works is answered from passages on either).
+    Other key terms are only counted (``coverage``); a passage without the very name
+    speaks of something else."""
     # In a question written in Latin letters every word would be a "name".
     latin = [] if not re.search(r"[\u3400-\u9fff]", question) else [
         m.group() for m in _LATIN_NAME.finditer(question) if len(m.group()) >= 2 and m.group().lower() not in _ASKING
     ]
-    return list(dict.fromkeys(_squash(n) for n in [*latin, *_TITLE.findall(question)]))
+    titles = [t for t in dict.fromkeys(_squash(t) for t in _TITLE.findall(question)) if t]
+    return list(dict.fromkeys(_squash(n) for n in latin)), titles
+
+
+def holds_names(question: str, passage: str) -> bool:
+    every, one_of = names(question)
+    whole = _squash(passage)
+    return all(n in whole for n in every) and (not one_of or any(t in whole for t in one_of))
 
 
 def score(question: str, sentence: str, passage: str) -> float:
@@ -169,8 +179,7 @@ def score(question: str, sentence: str, passage: str) -> float:
     added = novel(sentence, question)
     if not fits(added, kind(question)):
         return 0.0
-    whole = _squash(passage)
-    if any(n not in whole for n in names(question)):
+    if not holds_names(question, passage):
         return 0.0
     at = anchor(sentence, passage)
     near = passage[max(0, at - WINDOW) : at + 2 * WINDOW]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (the project on the path, offline)
 
-from assistant import eval_run, evidence
+from assistant import eval_run, evidence, prompt
 from assistant.evaluate import breakdown, coverage, curve
 from assistant.prompt import Passage
 from index.types import Chunk, Hit
@@ -40,8 +40,8 @@ def rejudge(row: dict, gate: float, retrieval_gate: float) -> dict:
     mm = tuple(tuple(g) for g in row["must_mention"])
     found = passages(row)
     query = row.get("search_query") or row["question"]
-    retrieval = round(evidence.retrieval_score(query, found), 3) if row["lang"] == "zh" else None
-    j = evidence.judge(query, row["raw"], found, cross_lingual=row["lang"] != "zh", gate=gate)
+    retrieval = round(evidence.retrieval_score(query, found), 3) if prompt.language(row["question"]) == "zh" else None
+    j = evidence.judge(query, row["raw"], found, cross_lingual=prompt.language(row["question"]) != "zh", gate=gate)
     text = j.checked.text
     refused_by = "retrieval" if retrieval is not None and retrieval < retrieval_gate else j.refused_by
     refused = bool(refused_by)
