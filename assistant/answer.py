@@ -296,14 +296,14 @@ class Assistant:
             context = self.index.with_sections(hits, LIST_SECTIONS, SECTION_CHUNKS, self.settings.follow)
         else:
             context = self.index.with_following(hits, self.settings.follow)
-        # A follow-up ("那闭源的呢？") is put to the model as its standalone rewrite: asked
-        # as typed, a small model answers the previous question again from the history.
-        messages, found, notices = self.fit(query if history else question, prompt.passages(context), lang, history or [])
+        messages, found, notices = self.fit(question, prompt.passages(context), lang, history or [])
         timings["prompt_ms"] = round((time.perf_counter() - t_prompt) * 1000, 1)
         # The retrieval gate: when even the best passage lacks most of what the question is
         # about, the model would only find something near it to say. (Not for a question in
         # another language than the documents: its words cannot be looked up in them.)
-        gate = {"retrieval_evidence": round(evidence.retrieval_score(query, found), 3) if lang == "zh" else None}
+        # The gates read the question as asked: a follow-up's rewrite (``query``) is for
+        # retrieval only, and the small model sometimes writes an answer instead of it.
+        gate = {"retrieval_evidence": round(evidence.retrieval_score(question, found), 3) if lang == "zh" else None}
         if gate["retrieval_evidence"] is not None and gate["retrieval_evidence"] < evidence.RETRIEVAL_GATE:
             why = f"the passages found hold too few of the question's key terms ({gate['retrieval_evidence']:.2f})"
             refusal = self._refusal(question, lang, hits, timings, started, query, [*notices, why], check=dict(gate), by="retrieval")
@@ -325,7 +325,7 @@ class Assistant:
         )
 
         t_check = time.perf_counter()
-        judged = evidence.judge(query, raw, found, cross_lingual=lang != "zh")
+        judged = evidence.judge(question, raw, found, cross_lingual=lang != "zh")
         checked = judged.checked
         timings["check_ms"] = round((time.perf_counter() - t_check) * 1000, 1)
         check = {

@@ -39,7 +39,7 @@ def rejudge(row: dict, gate: float, retrieval_gate: float) -> dict:
         return row  # refused before the model was asked: nothing to judge again
     mm = tuple(tuple(g) for g in row["must_mention"])
     found = passages(row)
-    query = row.get("search_query") or row["question"]
+    query = row["question"]  # as the assistant's gates read it
     retrieval = round(evidence.retrieval_score(query, found), 3) if prompt.language(row["question"]) == "zh" else None
     j = evidence.judge(query, row["raw"], found, cross_lingual=prompt.language(row["question"]) != "zh", gate=gate)
     text = j.checked.text
