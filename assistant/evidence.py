@@ -7,7 +7,9 @@ the question itself is read:
 - its key terms (what it is about, without the words that ask: 什么, 谁, 多少 …)
   must be in the cited passage, near the words the answer copied from it;
 - the answer must be of the kind the question asks for: a date or time for
-  何时/什么时候/哪天, a number for 多少/几, a place for 哪里; "即将举行" is no date.
+  何时/什么时候/哪天, a number for 多少/几, money for 多少钱, a place for 哪里;
+  "即将举行" is no date;
+- the names it is about (EMNLP2022, 《书名》) must be in that passage.
 
 ``score`` combines both into one number in [0, 1]; the assistant refuses below
 ``ANSWER_GATE``, and before asking the model at all when even the best retrieved
@@ -82,7 +84,7 @@ def asks_for_list(question: str) -> bool:
 
 
 def kind(question: str) -> str | None:
-    """"date", "number", "place" or None (any answer can fit)."""
+    """"money", "date", "number", "place" or None (any answer can fit)."""
     for pattern, name in _KINDS:
         if pattern.search(question):
             return name

@@ -47,6 +47,16 @@ EDIT_AFTER = "公开的项目说明：本项目研究开源模型的部署成本
 GONE = "Staff note: Wilhelmina Okonkwo-Draper keeps the spare key under tile #37B; alarm code JUNIPER-2218.\n"
 
 
+# A forgotten file's name stays by design where forget says what it forgot
+# (index/last_wipe.json); a document without a heading is titled by that name, so the
+# name is no piece of its text to look for.
+NAMES = [f"{stem}{ext}" for stem in ("kept_zh", "kept_en", "secret_zh", "secret_en", "edited", "gone") for ext in ("", ".txt")]
+
+
+def removed_pieces(removed: list[str], kept: list[str]) -> dict[bytes, str]:
+    return pieces(removed, kept + NAMES)
+
+
 def texts(path: Path, source: str) -> list[str]:
     """Everything of a document the index may store: the file's text, and each chunk as stored and as indexed."""
     chunks = make_chunks(load_document(path, source), SIZE, OVERLAP)
@@ -54,7 +64,7 @@ def texts(path: Path, source: str) -> list[str]:
 
 
 def assert_clean(data: Path, removed: list[str], kept: list[str], baseline: dict[str, bytes]) -> int:
-    wanted = pieces(removed, kept)
+    wanted = removed_pieces(removed, kept)
     hits = scan(data, wanted, baseline)
     assert hits == [], summary(hits)
     return len(wanted)
@@ -102,7 +112,7 @@ def test_forget_reingest_and_purge_leave_no_piece_of_the_removed_text(run_cli, c
     code, out, err = run_cli("ingest", "--data-dir", data, corpus)
     assert code == 0 and "4 added" in out, err
     # The scan sees the secrets while they are indexed: it can find what it looks for.
-    assert len({h.file for h in scan(data, pieces(secret["secret_zh.txt"], kept), baseline)}) >= 2
+    assert len({h.file for h in scan(data, removed_pieces(secret["secret_zh.txt"], kept), baseline)}) >= 2
 
     # forget: two documents, one Chinese, one English
     code, out, err = run_cli("forget", "--data-dir", data, "secret_zh.txt", "secret_en.txt")
@@ -142,7 +152,7 @@ def test_the_scan_finds_what_a_partial_wipe_leaves(run_cli, corpus, tmp_path, on
     kept = [*texts(corpus / "kept_zh.txt", "kept_zh.txt"), *texts(corpus / "kept_en.txt", "kept_en.txt")]
     (corpus / "secret_zh.txt").write_text(SECRET_ZH, encoding="utf-8")
     secret = texts(corpus / "secret_zh.txt", "secret_zh.txt")
-    wanted = pieces(secret, kept)
+    wanted = removed_pieces(secret, kept)
     real_scrub = VectorStore.scrub
 
     def vacuum_only(self, ids):
@@ -271,7 +281,7 @@ def test_with_a_chroma_server_forget_wipes_what_it_can_reach_and_says_what_it_ca
     baseline, server_baseline = snapshot(data), snapshot(db_dir)
     kept = [*texts(corpus / "kept_zh.txt", "kept_zh.txt"), *texts(corpus / "kept_en.txt", "kept_en.txt")]
     (corpus / "secret_zh.txt").write_text(SECRET_ZH, encoding="utf-8")
-    wanted = pieces(texts(corpus / "secret_zh.txt", "secret_zh.txt"), kept)
+    wanted = removed_pieces(texts(corpus / "secret_zh.txt", "secret_zh.txt"), kept)
     code, out, err = run_cli("ingest", "--data-dir", data, *url, corpus)
     assert code == 0 and "1 added" in out, err
     code, out, err = run_cli("forget", "--data-dir", data, *url, "secret_zh.txt")
