@@ -374,7 +374,7 @@ def _read_formatted(suffix: str, data: bytes, redact: bool, options: formats.Opt
         _mark_plain_headings(lines)
     text, headings, marks = _assemble(lines)
     h1 = next((h[2] for h in headings if h[1] == 1), "")
-    title = parsed.title or h1 or _fallback_title(text)
+    title = parsed.title or h1  # else load_document names it by its file
     return title[:TITLE_MAX], text, headings, marks, redacted, parsed
 
 
