@@ -162,7 +162,9 @@ def names(question: str) -> tuple[list[str], list[str]]:
     speaks of something else."""
     # In a question written in Latin letters every word would be a "name".
     latin = [] if not re.search(r"[\u3400-\u9fff]", question) else [
-        m.group() for m in _LATIN_NAME.finditer(question) if len(m.group()) >= 2 and m.group().lower() not in _ASKING
+        m.group() for m in _LATIN_NAME.finditer(question)
+        # a name or code has a capital or a digit; "open source" in a Chinese question is words
+        if len(m.group()) >= 2 and re.search(r"[A-Z\d]", m.group()) and m.group().lower() not in _ASKING
     ]
     titles = [t for t in dict.fromkeys(_squash(t) for t in _TITLE.findall(question)) if t]
     return list(dict.fromkeys(_squash(n) for n in latin)), titles

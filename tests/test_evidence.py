@@ -101,6 +101,7 @@ def test_a_passage_without_the_name_asked_about_does_not_answer():
     assert evidence.names("XYZConf2021在哪里举办？") == (["xyzconf2021"], [])
     assert evidence.names("《青湖往事》的导演是谁") == ([], ["青湖往事"])
     assert evidence.names("Where was XYZConf held?") == ([], [])  # in a Latin-letter question every word would be a name
+    assert evidence.names("开源模型 open source 的优势？") == ([], [])  # words, not names
     both = "《青湖往事》与《白河：新生》对结局的看法有何不同"
     assert evidence.holds_names(both, "白河新生 / 结局\n结局是开放的。")  # one of the works compared, punctuation aside
     assert not evidence.holds_names(both, "另一部小说的结局是开放的。")
