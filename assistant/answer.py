@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from assistant import audit, cite, egress, evidence, prompt, servers
+from assistant import cite, evidence, prompt, servers
+from assistant.privacy import usage
+from assistant.privacy import egress
 from assistant.config import Settings
 from index.embed import SentenceTransformerEmbedder
 from index.errors import ConfigError, Error
@@ -80,7 +82,7 @@ class Assistant:
     """The index and the models of one data folder, opened once and shared by every question."""
 
     def __init__(self, settings: Settings, *, progress: bool = True, preload: bool = False):
-        from assistant.models import default_embedder_path
+        from assistant.llm.models import default_embedder_path
 
         self.settings = settings
         self.progress = progress
@@ -100,7 +102,7 @@ class Assistant:
     # -- models -------------------------------------------------------------------------
 
     def model_path(self) -> Path:
-        from assistant.models import check_gguf, ensure_default_gguf
+        from assistant.llm.models import check_gguf, ensure_default_gguf
 
         if self.settings.model is None:
             return ensure_default_gguf(self.settings.models_dir, progress=self.progress)
@@ -111,12 +113,12 @@ class Assistant:
     def generator(self):
         with self._generator_lock:
             if self._generator is None and self.settings.llm_url:  # a model server; this GGUF only for its vocabulary
-                from assistant.remote_llm import RemoteGenerator
+                from assistant.llm.remote import RemoteGenerator
 
                 s = self.settings
                 self._generator = RemoteGenerator(s.llm_url, self.model_path(), n_ctx=s.n_ctx, seed=s.seed)
             if self._generator is None:
-                from assistant.generate import LlamaGenerator
+                from assistant.llm.local import LlamaGenerator
 
                 s = self.settings
                 self._generator = LlamaGenerator(
@@ -132,7 +134,7 @@ class Assistant:
         default one is a first-run step with its own progress bar. A failure here is
         not reported; the first real use of the generator raises it again, with its message.
         """
-        from assistant.models import default_gguf_ready
+        from assistant.llm.models import default_gguf_ready
 
         if self.settings.model is None and not default_gguf_ready(self.settings.models_dir):
             return
@@ -146,7 +148,7 @@ class Assistant:
         threading.Thread(target=load, name="load-model", daemon=True).start()
 
     def model_info(self) -> dict:
-        from assistant.models import describe
+        from assistant.llm.models import describe
 
         info = describe(self.generator.model_path, self.settings.models_dir)
         server = {"server": self.settings.llm_url} if self.settings.llm_url else {}
@@ -275,8 +277,8 @@ class Assistant:
             "sent_bytes": sent,
             "refused_attempts": (guard.count if guard else 0) - refused_before,
         }
-        audit.record_question(self.settings, answer.privacy)
-        audit.debug_record(self.settings, answer)
+        usage.record_question(self.settings, answer.privacy)
+        usage.debug_record(self.settings, answer)
         return answer
 
     def _ask(self, question, history, on_token, k, retrieval) -> Answer:

@@ -14,8 +14,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from assistant import egress
-from assistant.privacy import contain, go_offline
+from assistant.privacy import egress
+from assistant.privacy.offline import contain, go_offline
 
 EPILOG = """\
 examples:
@@ -127,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     from index.errors import Error
 
     try:
-        from assistant import audit, config
+        from assistant import config
+        from assistant.privacy import usage
 
         settings = config.load({k: v for k, v in vars(args).items()})
         contain(settings.data_dir)
         from assistant.servers import allowed_hosts
 
-        egress.install(allowed=allowed_hosts(settings), log_path=audit.egress_log(settings))  # loopback and the configured servers
+        egress.install(allowed=allowed_hosts(settings), log_path=usage.egress_log(settings))  # loopback and the configured servers
         _log_to(settings.logs_dir)
         return COMMANDS[args.command](args, settings)
     except Error as err:
@@ -161,7 +162,7 @@ def _log_to(logs_dir: Path) -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     shout = logging.StreamHandler()  # the guard's refusals are also shown to the user
     shout.setLevel(logging.WARNING)
-    logging.getLogger("assistant.egress").addHandler(shout)
+    logging.getLogger("assistant.privacy.egress").addHandler(shout)
 
 
 def _assistant(settings, *, progress=True, preload=False):
@@ -267,9 +268,9 @@ def cmd_chat(args, settings) -> int:
 
 
 def cmd_eval(args, settings) -> int:
-    from assistant import eval_run
+    from assistant.evaluation import suite
     from assistant.config import bundled
-    from assistant.evaluate import load_gold
+    from assistant.evaluation.metrics import load_gold
 
     files = args.questions or [bundled("eval") / name for name in ("dev.jsonl", "questions.jsonl", "followups.jsonl")]
     gold = {f: load_gold(f)[: args.limit] for f in files}  # a bad file fails before any model loads
@@ -278,15 +279,15 @@ def cmd_eval(args, settings) -> int:
     _print_report_if_any(a.ensure_ingested())
     everything = {}
     for path, questions in gold.items():
-        rows = eval_run.run(a, questions, k=settings.k)
+        rows = suite.run(a, questions, k=settings.k)
         out = args.out / path.stem
         meta = {"questions_file": str(path), "model": a.model_info()["path"], "embedder": a.embedder.id, "k": settings.k}
-        results = eval_run.write_reports(rows, out, meta)
+        results = suite.write_reports(rows, out, meta)
         everything[str(path)] = results
         if not args.json:
             print(f"\n{path} ({len(rows)} questions) -> {out}/report.md")
-            print(eval_run.table(results))
-            print(eval_run.curve_table(eval_run.curve(rows)))
+            print(suite.table(results))
+            print(suite.curve_table(suite.curve(rows)))
     if args.json:
         print(json.dumps(everything, ensure_ascii=False, indent=2))
     return 0
@@ -295,7 +296,7 @@ def cmd_eval(args, settings) -> int:
 def cmd_status(args, settings) -> int:
     from importlib.metadata import version
 
-    from assistant.models import DEFAULT_GGUF_NAME, default_embedder_path, describe
+    from assistant.llm.models import DEFAULT_GGUF_NAME, default_embedder_path, describe
     from index.embed import describe_folder
 
     from assistant.servers import index_root
@@ -317,10 +318,10 @@ def cmd_status(args, settings) -> int:
     status["llama_cpp_python"] = version("llama-cpp-python")
     import llama_cpp  # the C library's build: which CPU features it was compiled for
 
-    from assistant import llama_build
+    from assistant.llm import cpu
 
     status["llama_cpp_system_info"] = llama_cpp.llama_print_system_info().decode().strip()
-    status["llama_cpp_faults"] = llama_build.problems(llama_build.compiled_features(status["llama_cpp_system_info"]), llama_build.cpu_flags())
+    status["llama_cpp_faults"] = cpu.problems(cpu.compiled_features(status["llama_cpp_system_info"]), cpu.cpu_flags())
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
         return 0
@@ -337,12 +338,12 @@ def cmd_status(args, settings) -> int:
     print(f"embedder:     {e['path']}  {e['bytes'] / 1e6:.0f} MB  ({e['model_type']})")
     print(f"llama.cpp:    llama-cpp-python {status['llama_cpp_python']}; {status['llama_cpp_system_info']}")
     fit = "; ".join(status["llama_cpp_faults"]) or "runs on this CPU"
-    print(f"              {fit}" + (f" — rebuild: {llama_build.REBUILD}" if status["llama_cpp_faults"] else ""))
+    print(f"              {fit}" + (f" — rebuild: {cpu.REBUILD}" if status["llama_cpp_faults"] else ""))
     return 0
 
 
 def cmd_privacy(args, settings) -> int:
-    from assistant.audit import format_report, privacy_report
+    from assistant.privacy.report import format_report, privacy_report
 
     report = privacy_report(settings)
     print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
@@ -356,7 +357,7 @@ def cmd_forget(args, settings) -> int:
     if missing:  # nothing is touched when one name is wrong
         print(f"error: not in the index: {', '.join(missing)} (`assistant status` lists the documents)", file=sys.stderr)
         return 1
-    from assistant.audit import describe_wipe
+    from assistant.privacy.report import describe_wipe
     from ingest.pipeline import last_wipe
 
     for source in args.sources:
@@ -394,7 +395,7 @@ def cmd_purge(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
-    from assistant import stack
+    from assistant.serve import stack
 
     if args.stop:
         return stack.stop(settings)
@@ -403,7 +404,7 @@ def cmd_serve(args, settings) -> int:
 
 
 def cmd_ui(args, settings) -> int:
-    from assistant import ui  # imports Gradio: only now, after contain() pointed its temp folder into the data folder
+    from assistant.web import ui  # imports Gradio: only now, after contain() pointed its temp folder into the data folder
 
     return ui.serve(settings, host=args.host, port=args.port, auth=args.auth)
 

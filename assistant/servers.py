@@ -3,7 +3,7 @@
 ``chroma_url`` (a Chroma server started with ``chroma run``) and ``llm_url`` (an
 OpenAI-compatible model server: llama-cpp-python's ``llama_cpp.server`` or
 llama.cpp's ``llama-server``) are the only hosts besides loopback that the egress
-guard lets this process reach. ``assistant serve`` (assistant/stack.py) starts
+guard lets this process reach. ``assistant serve`` (assistant/serve/stack.py) starts
 both on this machine and records them in DATA/serve.json.
 """
 

@@ -33,7 +33,7 @@ import json, sys, time
 stamps = {}
 def mark(name):
     stamps[name] = time.time()
-from assistant.privacy import go_offline; go_offline()
+from assistant.privacy.offline import go_offline; go_offline()
 from assistant import config, prompt
 from assistant.answer import Assistant
 mark("imports")

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.privacy import go_offline  # noqa: E402
+from assistant.privacy.offline import go_offline  # noqa: E402
 
 go_offline()
 
@@ -30,7 +30,7 @@ def assistant(data_dir: Path, **settings):
 
 
 def dev_questions(limit: int | None = None) -> list:
-    from assistant.evaluate import load_gold
+    from assistant.evaluation.metrics import load_gold
 
     return load_gold(ROOT / "eval" / "dev.jsonl")[:limit]
 

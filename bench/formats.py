@@ -9,7 +9,7 @@ the gold questions of eval/dev.jsonl are searched with the assistant's fusion.
 English questions are searched as asked (no model translation), the same in every
 format, so the plain-text row is the baseline of the same run.
 
-Columns: hit@5 and MRR@10 (assistant.evaluate); "located": of the questions whose
+Columns: hit@5 and MRR@10 (assistant.evaluation.metrics); "located": of the questions whose
 evidence a retrieved chunk holds, the share whose first such chunk names a
 page / slide / rows / section where the evidence really is, checked against the
 file itself with other tools (poppler's pdftotext for a page; the slide's XML;
@@ -37,7 +37,7 @@ from pathlib import Path
 from common import DEFAULT_DATA, ROOT, save, table
 
 from assistant.config import Settings
-from assistant.evaluate import hit_at, load_gold, reciprocal_rank
+from assistant.evaluation.metrics import hit_at, load_gold, reciprocal_rank
 from index.search import Fusion, Index
 from ingest import pipeline
 from ingest.load import load_document
@@ -179,7 +179,7 @@ def main() -> None:
     if not (args.converted / "scanned").is_dir():
         print(f"converting the corpus into {args.converted} with LibreOffice…", file=sys.stderr)
         subprocess.run([sys.executable, str(ROOT / "tests" / "fixtures" / "make_formats.py"), "--corpus", str(args.converted)], check=True)
-    from assistant.models import default_embedder_path
+    from assistant.llm.models import default_embedder_path
     from index.embed import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder(default_embedder_path())

@@ -28,7 +28,7 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from assistant.privacy import go_offline; go_offline()
+from assistant.privacy.offline import go_offline; go_offline()
 from assistant import config
 from assistant.answer import Assistant
 import ingest.pipeline as pipeline

@@ -30,8 +30,9 @@ llm.create_completion(prompt, max_tokens=64, temperature=0.0)
 
 PAGE = r"""
 import json, sys
-from assistant.privacy import go_offline; go_offline()
-from assistant import config, ui
+from assistant.privacy.offline import go_offline; go_offline()
+from assistant import config
+from assistant.web import ui
 from assistant.answer import Assistant
 a = Assistant(config.load({"data_dir": sys.argv[1]}), progress=False)
 app = ui.build_app(a)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import common  # noqa: F401  (the project on the path, offline)
 
-from assistant import eval_run, evidence, prompt
-from assistant.evaluate import breakdown, coverage, curve
+from assistant import evidence, prompt
+from assistant.evaluation import suite
+from assistant.evaluation.metrics import breakdown, coverage, curve
 from assistant.prompt import Passage
 from index.types import Chunk, Hit
 
@@ -67,10 +68,10 @@ def main() -> None:
     ap.add_argument("--show", action="store_true", help="print every question that is not right")
     args = ap.parse_args()
     rows = [rejudge(r, args.gate, args.retrieval_gate) for r in json.loads(args.report.read_text(encoding="utf-8"))["questions"]]
-    print(eval_run.table(breakdown(rows)))
+    print(suite.table(breakdown(rows)))
     if args.out:
         args.out.write_text(json.dumps({"questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(eval_run.curve_table(curve(rows)))
+    print(suite.curve_table(curve(rows)))
     if args.show:
         for r in rows:
             wrong = r["refused"] != (r["kind"] == "unanswerable") or (r["kind"] != "unanswerable" and r["coverage"] < 1)

@@ -20,12 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.privacy import go_offline  # noqa: E402
+from assistant.privacy.offline import go_offline  # noqa: E402
 
 go_offline()
 
-from assistant.evaluate import first_hit_rank, hit_at, load_gold, reciprocal_rank  # noqa: E402
-from assistant.models import default_embedder_path  # noqa: E402
+from assistant.evaluation.metrics import first_hit_rank, hit_at, load_gold, reciprocal_rank  # noqa: E402
+from assistant.llm.models import default_embedder_path  # noqa: E402
 from index.embed import SentenceTransformerEmbedder  # noqa: E402
 from index.search import Fusion, Index  # noqa: E402
 from ingest.pipeline import ingest  # noqa: E402

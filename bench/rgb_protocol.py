@@ -21,7 +21,7 @@ from pathlib import Path
 
 import common
 
-from assistant.evaluate import coverage, load_gold
+from assistant.evaluation.metrics import coverage, load_gold
 
 # RGB's config/instruction.yaml, Chinese part, word for word.
 SYSTEM = (
@@ -58,8 +58,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("rgb-protocol.json"))
     args = ap.parse_args()
 
-    from assistant.generate import LlamaGenerator
-    from assistant.models import ensure_default_gguf
+    from assistant.llm.local import LlamaGenerator
+    from assistant.llm.models import ensure_default_gguf
 
     raw = {json.loads(line)["id"]: json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()}
     gold = load_gold(args.gold)[: args.limit]

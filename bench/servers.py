@@ -59,12 +59,13 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from assistant.privacy import contain, go_offline
+    from assistant.privacy.offline import contain, go_offline
 
     go_offline()
-    from assistant import config, stack
+    from assistant import config
+    from assistant.serve import stack
     from assistant.answer import Assistant
-    from assistant.models import ensure_default_gguf
+    from assistant.llm.models import ensure_default_gguf
 
     data = args.data_dir.resolve()
     contain(data)

@@ -10,7 +10,6 @@ tokenizer: about 0.3 s to load, a few ms per question, the same vectors to 1e-6.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from index.errors import ModelError
+from index.files import sha256
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class _OnnxModel:
             if diff > _TOLERANCE:
                 raise ValueError(f"its vectors differ by {diff:.1e}")
             tmp.replace(onnx_path)
-            record_path.write_text(json.dumps({"source": e.id, **_stamp(onnx_path), "sha256": _sha256(onnx_path), "max_abs_diff": diff}))
+            record_path.write_text(json.dumps({"source": e.id, **_stamp(onnx_path), "sha256": sha256(onnx_path), "max_abs_diff": diff}))
             return onnx
         except Exception as err:  # any failure here only costs speed: fall back
             log.warning("embedding with sentence-transformers: cannot export %s to ONNX (%s)", e.path, err)
@@ -273,15 +273,7 @@ def _unchanged(path: Path, record: dict) -> bool:
     else same sha256. Hashing the 90 MB export took 0.2 s of every cold start."""
     if all(record.get(k) == v for k, v in _stamp(path).items()):
         return True
-    return _sha256(path) == record.get("sha256")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256(path) == record.get("sha256")
 
 
 def describe_folder(path: Path) -> dict:

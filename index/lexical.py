@@ -11,13 +11,13 @@ import json
 import logging
 import marshal
 import math
-import os
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
 from index.errors import StoreError
+from index.files import replace_text
 
 TOKENIZER_VERSION = "jieba-search-1"
 
@@ -164,10 +164,8 @@ class LexicalIndex:
             self._dirty = True
             return
         self._dirty = False
-        tmp = self.path.with_suffix(".tmp")
         payload = {"tokenizer": TOKENIZER_VERSION, "docs": self.docs}
-        tmp.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, self.path)  # readers never see a half-written index
+        replace_text(self.path, json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
 
     def clear(self) -> None:
         self._compiled = None

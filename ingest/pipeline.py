@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from index.errors import SkipFile, StoreError
+from index.files import replace_text
 from index.search import Index
 from ingest.chunk import make_chunks
 from ingest.formats import FILE_SECONDS, Options
@@ -252,9 +253,7 @@ class Manifest:
             self.entries = {k: v for k, v in data.items() if isinstance(v, dict) and isinstance(v.get("path"), str)}
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        replace_text(self.path, json.dumps(self.entries, ensure_ascii=False, indent=1))
 
 
 @contextlib.contextmanager
@@ -326,9 +325,7 @@ def wipe(index: Index, removed: _Removals, *, by: str) -> dict:
     started = time.perf_counter()
     done = index.wipe(removed.ids, removed.texts)
     record = {"time": _now(), "by": by, "chunks": len(removed.ids), **done, "seconds": round(time.perf_counter() - started, 3)}
-    tmp = index.root / (LAST_WIPE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(tmp, index.root / LAST_WIPE)
+    replace_text(index.root / LAST_WIPE, json.dumps(record, indent=1))
     (index.root / WIPE_PENDING).unlink(missing_ok=True)
     return record
 

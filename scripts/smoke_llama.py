@@ -40,7 +40,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="smoke-llama-") as tmp:
         model = args.model
         if model is None:
-            from assistant.models import ensure_default_gguf
+            from assistant.llm.models import ensure_default_gguf
 
             model = ensure_default_gguf(Path(tmp) / "models", progress=False)
         started = time.perf_counter()

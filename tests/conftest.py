@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.privacy import go_offline
+from assistant.privacy.offline import go_offline
 
 go_offline()  # as the CLI does first thing: tests run the product as users get it
 
@@ -45,7 +45,7 @@ def models_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gguf_path(models_dir):
     """The default GGUF, assembled from the installed part packages once."""
-    from assistant.models import ensure_default_gguf
+    from assistant.llm.models import ensure_default_gguf
 
     return ensure_default_gguf(models_dir, progress=False)
 
@@ -53,7 +53,7 @@ def gguf_path(models_dir):
 @pytest.fixture(scope="session")
 def generator(gguf_path):
     """The default model, loaded once for the whole session."""
-    from assistant.generate import LlamaGenerator
+    from assistant.llm.local import LlamaGenerator
 
     return LlamaGenerator(gguf_path, n_ctx=4096)
 
@@ -69,7 +69,7 @@ def project_root():
 @pytest.fixture(scope="session")
 def embedder():
     """The bundled embedder, loaded once for the session."""
-    from assistant.models import default_embedder_path
+    from assistant.llm.models import default_embedder_path
     from index.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(default_embedder_path())

@@ -17,8 +17,8 @@ import urllib.request
 
 import pytest
 
-from assistant import egress
-from assistant.egress import EgressRefused
+from assistant.privacy import egress
+from assistant.privacy.egress import EgressRefused
 
 
 @pytest.fixture

@@ -2,32 +2,32 @@ import json
 
 import pytest
 
-from assistant import evaluate
+from assistant.evaluation import metrics
 from index.errors import ConfigError
 
 
 def test_first_hit_rank_ignores_whitespace():
     ranked = ["无关", "开源 模型的盈利\n通常建立在服务上", "开源模型的盈利通常建立在服务上"]
-    assert evaluate.first_hit_rank(ranked, ("开源模型的盈利通常建立在服务上",)) == 2
-    assert evaluate.first_hit_rank(ranked, ("不存在",)) is None
+    assert metrics.first_hit_rank(ranked, ("开源模型的盈利通常建立在服务上",)) == 2
+    assert metrics.first_hit_rank(ranked, ("不存在",)) is None
 
 
 @pytest.mark.parametrize("rank, k, hit, rr", [(1, 1, 1.0, 1.0), (3, 1, 0.0, 1 / 3), (3, 5, 1.0, 1 / 3), (None, 10, 0.0, 0.0), (11, 10, 0.0, 0.0)])
 def test_hit_and_reciprocal_rank(rank, k, hit, rr):
-    assert evaluate.hit_at(rank, k) == hit
-    assert evaluate.reciprocal_rank(rank, 10) == pytest.approx(rr)
+    assert metrics.hit_at(rank, k) == hit
+    assert metrics.reciprocal_rank(rank, 10) == pytest.approx(rr)
 
 
 def test_coverage_counts_groups_with_any_alternative():
     groups = (("匿名化",), ("加密",), ("审计", "安全审计"), ("cost", "费用"))
-    assert evaluate.coverage("采用匿名化和安全审计，COST 很低", groups) == 0.75
-    assert evaluate.coverage("anything", ()) == 1.0
+    assert metrics.coverage("采用匿名化和安全审计，COST 很低", groups) == 0.75
+    assert metrics.coverage("anything", ()) == 1.0
 
 
 def test_percentile_nearest_rank():
-    assert evaluate.percentile([5, 1, 3, 2, 4], 50) == 3
-    assert evaluate.percentile(list(range(1, 11)), 90) == 9
-    assert evaluate.percentile([], 90) == 0.0
+    assert metrics.percentile([5, 1, 3, 2, 4], 50) == 3
+    assert metrics.percentile(list(range(1, 11)), 90) == 9
+    assert metrics.percentile([], 90) == 0.0
 
 
 def _row(kind="fact", rank=1, refused=False, cov=1.0, cited=("a.txt",), sources=("a.txt",), check=None, ttft=100.0):
@@ -47,7 +47,7 @@ def test_aggregate_on_a_known_set():
         _row(kind="unanswerable", rank=None, refused=True, cited=(), sources=()),
         _row(kind="unanswerable", rank=None, refused=False, cited=("a.txt",), sources=()),
     ]
-    m = evaluate.aggregate(rows)
+    m = metrics.aggregate(rows)
     assert m["hit@1"] == pytest.approx(1 / 3) and m["hit@5"] == pytest.approx(2 / 3)
     assert m["mrr@10"] == pytest.approx((1 + 0.25 + 0) / 3)
     assert m["coverage"] == pytest.approx(0.5)
@@ -68,7 +68,7 @@ def test_strict_accuracy_and_the_stage_of_each_refusal():
         {**_row(kind="unanswerable", refused=True, cited=(), sources=()), "refused_by": "model"},
         _row(kind="unanswerable", refused=False, cited=("a.txt",), sources=()),
     ]
-    m = evaluate.aggregate(rows)
+    m = metrics.aggregate(rows)
     assert m["accuracy"] == pytest.approx(1 / 4)
     assert m["coverage"] == pytest.approx(1.5 / 4)
     assert m["false_refusal_by"] == "0/1/1"  # retrieval / model / checker
@@ -76,7 +76,7 @@ def test_strict_accuracy_and_the_stage_of_each_refusal():
 
 
 def test_breakdown_has_overall_kind_and_lang():
-    groups = evaluate.breakdown([_row(), _row(kind="list")])
+    groups = metrics.breakdown([_row(), _row(kind="list")])
     assert set(groups) == {"overall", "kind=fact", "kind=list", "lang=zh"}
     assert groups["kind=list"]["questions"] == 1
 
@@ -85,10 +85,10 @@ def test_bad_gold_file_names_the_line(tmp_path):
     f = tmp_path / "q.jsonl"
     f.write_text('{"id": "a", "lang": "zh", "kind": "fact", "question": "q", "sources": [], "evidence": [], "must_mention": []}\n{"id": "b"}\n')
     with pytest.raises(ConfigError, match=r"q.jsonl:2: not a gold question"):
-        evaluate.load_gold(f)
+        metrics.load_gold(f)
     f.write_text('{"id": "a", "lang": "zh", "kind": "opinion", "question": "q", "sources": [], "evidence": [], "must_mention": []}\n')
     with pytest.raises(ConfigError, match=r"q.jsonl:1: unknown kind 'opinion'"):
-        evaluate.load_gold(f)
+        metrics.load_gold(f)
 
 
 def test_a_conversation_line_gives_one_question_per_turn(tmp_path):
@@ -97,8 +97,8 @@ def test_a_conversation_line_gives_one_question_per_turn(tmp_path):
     f.write_text('{"id": "c1", "lang": "zh", "turns": [%s, %s]}\n' % (
         json.dumps({**turn, "question": "开源模型有哪些缺点？"}, ensure_ascii=False),
         json.dumps({**turn, "question": "那闭源的呢？"}, ensure_ascii=False)), encoding="utf-8")
-    gold = evaluate.load_gold(f)
+    gold = metrics.load_gold(f)
     assert [(g.id, g.conversation, g.question) for g in gold] == [("c1.1", "c1", "开源模型有哪些缺点？"), ("c1.2", "c1", "那闭源的呢？")]
     rows = [{**_row(), "turn": 1}, {**_row(cov=0.5), "turn": 2}]
-    groups = evaluate.breakdown(rows)
+    groups = metrics.breakdown(rows)
     assert groups["turn=2"]["coverage"] == 0.5 and groups["turn=1"]["coverage"] == 1.0

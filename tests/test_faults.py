@@ -454,7 +454,7 @@ def test_missing_or_non_gguf_model_says_what_to_do(run_cli, small_data, tmp_path
 
 
 def test_default_model_parts_with_the_wrong_checksum_say_to_reinstall(run_cli, tmp_path, monkeypatch):
-    from assistant import models
+    from assistant.llm import models
 
     parts = []
     for n, data in enumerate([b"GGUF" + b"a" * 100, b"b" * 50], 1):
@@ -495,7 +495,7 @@ def test_too_little_memory_for_the_context_says_lower_n_ctx(run_cli, small_data,
 
 
 def test_an_index_built_another_way_is_refused_with_the_rebuild_command(run_cli, small_data, tmp_path):
-    from assistant.models import default_embedder_path
+    from assistant.llm.models import default_embedder_path
 
     code, out, err = run_cli("status", "--data-dir", small_data, "--chunk-size", "300")
     assert code == 3 and "assistant ingest --rebuild" in _one_line(err) and "chunker" in err

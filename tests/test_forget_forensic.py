@@ -73,7 +73,7 @@ def assert_clean(data: Path, removed: list[str], kept: list[str], baseline: dict
 @pytest.fixture(scope="module")
 def onnx_export(tmp_path_factory):
     """The embedder's ONNX export, made once (half a minute) and copied into each data folder."""
-    from assistant.models import default_embedder_path
+    from assistant.llm.models import default_embedder_path
     from index.embed import SentenceTransformerEmbedder
 
     folder = tmp_path_factory.mktemp("onnx")

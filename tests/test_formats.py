@@ -211,7 +211,7 @@ def test_citations_name_the_page_in_json_and_on_the_console(capsys):
 
 
 def test_the_upload_box_judges_new_types_by_their_content(index, tmp_path):
-    from assistant.library import UploadRefused, save_upload
+    from assistant.web.library import UploadRefused, save_upload
 
     uploads = tmp_path / "uploads"
     assert save_upload(FIXTURES / "article.pdf", uploads, index).read_bytes() == (FIXTURES / "article.pdf").read_bytes()
@@ -291,7 +291,8 @@ def test_the_cited_pdf_page_is_shown_rendered_here_with_the_passage_marked(index
     import pypdfium2 as pdfium
     from PIL import Image, ImageChops
 
-    from assistant import library, ui_html
+    from assistant.web import library
+    from assistant.web import views
     from index.types import Hit
     from assistant.prompt import Passage
 
@@ -314,7 +315,7 @@ def test_the_cited_pdf_page_is_shown_rendered_here_with_the_passage_marked(index
     box = yellow(marked).getbbox()  # the marked span: a band of the page, not the whole of it
     assert box and (box[3] - box[1]) < 0.3 * plain.height
     answer = SimpleNamespace(text="预训练模型的引入是里程碑[1]。", citations=[citation], passages=[passage], hits=[passage.hits[0]])
-    html = ui_html.citations(answer, "zh", lambda c, p: library.page_image(index, c, p))
+    html = views.citations(answer, "zh", lambda c, p: library.page_image(index, c, p))
     assert '<img class="page" alt="p. 2" src="data:image/jpeg;base64,' in html and "p. 2</span>" in html
     pdf.write_bytes((FIXTURES / "people.docx").read_bytes())  # the file changed since: its pages may have moved
     assert library.page_image(index, citation, passage) is None

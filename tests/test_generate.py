@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import needs_refused_overcommit
 
-from assistant.generate import GenStats, LlamaGenerator, _split_stop
+from assistant.llm.local import GenStats, LlamaGenerator, _split_stop
 from index.errors import ModelError
 
 QUESTION = [

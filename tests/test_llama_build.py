@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import llama_build
+from assistant.llm import cpu
 from index.errors import ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,20 +55,20 @@ def test_cpu_below_the_floor_is_told_so():
 
 
 def test_build_features_are_read_from_system_info():
-    assert llama_build.compiled_features(NATIVE_ON_SAPPHIRE) >= {"AVX2", "AVX512", "AMX_INT8"}
-    assert "AVX512" not in llama_build.compiled_features("CPU : AVX2 = 1 | AVX512 = 0 |")
+    assert cpu.compiled_features(NATIVE_ON_SAPPHIRE) >= {"AVX2", "AVX512", "AMX_INT8"}
+    assert "AVX512" not in cpu.compiled_features("CPU : AVX2 = 1 | AVX512 = 0 |")
 
 
 def test_native_amx_build_is_refused_even_on_its_own_cpu():
     flags = cmake.cpu_flags(_cpuinfo(SAPPHIRE_RAPIDS))
     with pytest.raises(ModelError, match=r"AMX_INT8 .*crash.*llama_cmake_args\.py"):
-        llama_build.check(NATIVE_ON_SAPPHIRE, flags)
+        cpu.check(NATIVE_ON_SAPPHIRE, flags)
 
 
 def test_avx512_build_is_refused_on_a_cpu_without_it():
     portable_avx512 = NATIVE_ON_SAPPHIRE.replace("AVX_VNNI = 1 | ", "").replace("AMX_INT8 = 1 | ", "")
-    assert llama_build.problems(llama_build.compiled_features(portable_avx512), cmake.cpu_flags(_cpuinfo(SAPPHIRE_RAPIDS))) == []
-    found = llama_build.problems(llama_build.compiled_features(portable_avx512), cmake.cpu_flags(_cpuinfo(HASWELL)))
+    assert cpu.problems(cpu.compiled_features(portable_avx512), cmake.cpu_flags(_cpuinfo(SAPPHIRE_RAPIDS))) == []
+    found = cpu.problems(cpu.compiled_features(portable_avx512), cmake.cpu_flags(_cpuinfo(HASWELL)))
     assert found and found[0].startswith("AVX512 (this CPU lacks avx512f")
 
 
@@ -76,7 +76,7 @@ def test_installed_build_runs_here():
     import llama_cpp
 
     info = llama_cpp.llama_print_system_info().decode()
-    assert llama_build.problems(llama_build.compiled_features(info), llama_build.cpu_flags()) == [], info
+    assert cpu.problems(cpu.compiled_features(info), cpu.cpu_flags()) == [], info
 
 
 # Instructions that fault where the CPU (or this llama.cpp's threads) cannot run them.
@@ -108,6 +108,6 @@ def test_installed_llama_cpp_has_no_instruction_this_cpu_lacks():
     lib = Path(llama_cpp.__file__).parent / "lib" / "libggml-cpu.so"
     text = _disassembly(lib)
     assert not AMX.search(text), f"{lib} holds AMX instructions: rebuild with scripts/llama_cmake_args.py"
-    flags = llama_build.cpu_flags()
+    flags = cpu.cpu_flags()
     if flags is not None and "avx512f" not in flags:
         assert not AVX512.search(text), f"{lib} holds AVX-512 instructions this CPU lacks"

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from assistant import models
-from assistant.models import (
+from assistant.llm import models
+from assistant.llm.models import (
     DEFAULT_GGUF_SHA256,
     DEFAULT_GGUF_SIZE,
     check_gguf,
@@ -191,7 +191,7 @@ def test_part_files_are_22_data_files():
 
 @pytest.mark.model
 def test_truncated_gguf_fails_to_load_with_model_error(gguf_path, tmp_path, capfd):
-    from assistant.generate import LlamaGenerator
+    from assistant.llm.local import LlamaGenerator
 
     cut = tmp_path / "cut.gguf"
     with open(gguf_path, "rb") as src:

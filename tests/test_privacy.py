@@ -248,11 +248,12 @@ def test_purge_asks_first_and_removes_everything(run_cli, tmp_path, monkeypatch)
 def test_debug_log_holds_text_only_when_asked(tmp_path):
     from types import SimpleNamespace
 
-    from assistant import audit, config
+    from assistant import config
+    from assistant.privacy import usage
 
     answer = SimpleNamespace(question=ASK, text="答案[1]", citations=[{"source": "a.txt"}], timings={})
     for on in (False, True):
         settings = config.load({"data_dir": tmp_path / str(on), "debug_log": on})
-        audit.debug_record(settings, answer)
+        usage.debug_record(settings, answer)
         assert (settings.logs_dir / "debug.jsonl").exists() is on
     assert ASK in (settings.logs_dir / "debug.jsonl").read_text(encoding="utf-8")

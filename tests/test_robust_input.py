@@ -345,7 +345,7 @@ class FakeGenerator:
     n_ctx = 1024
 
     def __init__(self, model_path: Path):
-        from assistant.generate import GenStats
+        from assistant.llm.local import GenStats
 
         self.model_path = model_path
         self.last_stats = GenStats()
@@ -470,7 +470,7 @@ def uploads(tmp_path, index):
     "a\x00b.md", "..", ".", ".bashrc.txt", "子目录/../../逃逸.md", "名" * 300 + ".md", "😀" * 120 + ".txt",
 ])
 def test_upload_names_cannot_leave_the_uploads_folder(tmp_path, index, uploads, name):
-    from assistant import library
+    from assistant.web import library
 
     safe = library.safe_name(name)
     assert "/" not in safe and "\\" not in safe and "\x00" not in safe and not safe.startswith(".")
@@ -495,14 +495,14 @@ def test_upload_names_cannot_leave_the_uploads_folder(tmp_path, index, uploads, 
     ("tool.exe", "正文。".encode(), "refused_type"),
 ])
 def test_upload_type_is_judged_by_content_not_name(tmp_path, index, uploads, name, data, key):
-    from assistant import library
+    from assistant.web import library
 
     src = tmp_path / name
     src.write_bytes(data)
     with pytest.raises(library.UploadRefused) as refused:
         library.save_upload(src, uploads, index)
     assert refused.value.key == key and "\n" not in str(refused.value)
-    from assistant.ui_text import TEXT
+    from assistant.web.text import TEXT
 
     for words in TEXT.values():
         assert words[key].format(**refused.value.params)
@@ -510,7 +510,7 @@ def test_upload_type_is_judged_by_content_not_name(tmp_path, index, uploads, nam
 
 
 def test_upload_of_text_under_any_supported_name_is_kept(tmp_path, index, uploads):
-    from assistant import library
+    from assistant.web import library
 
     src = tmp_path / "page.txt"
     src.write_text("<html><body><p>其实是网页。</p></body></html>", encoding="utf-8")
@@ -521,7 +521,7 @@ def test_upload_of_text_under_any_supported_name_is_kept(tmp_path, index, upload
 
 
 def test_upload_size_limit_and_duplicates_by_content(tmp_path, index, uploads, monkeypatch):
-    from assistant import library
+    from assistant.web import library
 
     first = tmp_path / "first.txt"
     first.write_text("同一份内容，换个名字再上传。", encoding="utf-8")
@@ -542,7 +542,7 @@ def test_upload_size_limit_and_duplicates_by_content(tmp_path, index, uploads, m
 
 
 def test_upload_from_a_fifo_is_refused_not_read(tmp_path, index, uploads, alarm):
-    from assistant import library
+    from assistant.web import library
 
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)

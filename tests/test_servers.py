@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.privacy import OFFLINE_ENV
+from assistant.privacy.offline import OFFLINE_ENV
 
 BIN = Path(sys.executable).parent
 QUESTION = "开源大模型的盈利通常建立在什么基础上？"
@@ -145,7 +145,8 @@ def test_server_urls_are_settings_from_flags_environment_and_file(tmp_path):
 
 
 def test_the_guard_allows_exactly_the_configured_hosts(tmp_path, run_cli):
-    from assistant import config, egress, servers
+    from assistant import config, servers
+    from assistant.privacy import egress
 
     s = config.load({"data_dir": tmp_path, "chroma_url": "http://10.1.2.3:8000", "llm_url": "http://192.168.7.9:8080/v1"}, env={})
     assert servers.allowed_hosts(s) == ("10.1.2.3:8000", "192.168.7.9:8080")
@@ -162,16 +163,17 @@ def test_the_guard_allows_exactly_the_configured_hosts(tmp_path, run_cli):
 
 
 def test_privacy_report_warns_about_servers_off_loopback_and_private_ranges(tmp_path):
-    from assistant import audit, config, servers
+    from assistant import config, servers
+    from assistant.privacy.report import format_report, privacy_report
 
     assert servers.scope("127.0.0.1")[1] is None and servers.scope("localhost")[1] is None
     assert servers.scope("::1")[0] == "loopback" and servers.scope("192.168.1.4") == ("private network", None)
     assert "neither loopback nor a private range" in servers.scope("8.8.8.8")[1]
     assert "cannot be verified" in servers.scope("models.example.org")[1]
     s = config.load({"data_dir": tmp_path, "chroma_url": "http://10.0.0.2:8000", "llm_url": "http://gpu.example.org:8080/v1"}, env={})
-    report = audit.privacy_report(s)
+    report = privacy_report(s)
     assert [(x["host"], x["scope"]) for x in report["servers"]] == [("10.0.0.2", "private network"), ("gpu.example.org", "host name")]
-    text = audit.format_report(report)
+    text = format_report(report)
     assert "http://10.0.0.2:8000" in text and "warning: gpu.example.org is a name" in text
     assert report["stores"]["vector index (Chroma, with chunk text)"]["path"] == "http://10.0.0.2:8000"
 
@@ -301,7 +303,7 @@ def _sse(*pieces, usage=None):
 
 @pytest.mark.model
 def test_remote_generator_streams_with_the_in_process_sampling_and_stops(scripted, gguf_path):
-    from assistant.remote_llm import RemoteGenerator
+    from assistant.llm.remote import RemoteGenerator
 
     Scripted.script = _sse("开源", "模型[1]", "。", usage={"prompt_tokens": 30, "completion_tokens": 4})
     gen = RemoteGenerator(scripted, gguf_path, n_ctx=4096, seed=7)
@@ -324,7 +326,7 @@ def test_remote_generator_streams_with_the_in_process_sampling_and_stops(scripte
 
 @pytest.mark.model
 def test_remote_generator_never_lets_a_document_write_a_turn_marker(scripted, gguf_path, generator):
-    from assistant.remote_llm import RemoteGenerator
+    from assistant.llm.remote import RemoteGenerator
 
     Scripted.script = _sse("好")
     gen = RemoteGenerator(scripted, gguf_path)
@@ -342,7 +344,7 @@ def test_remote_generator_never_lets_a_document_write_a_turn_marker(scripted, gg
 
 @pytest.mark.model
 def test_remote_generator_refuses_another_model_and_reports_server_errors(scripted, gguf_path):
-    from assistant.remote_llm import RemoteGenerator
+    from assistant.llm.remote import RemoteGenerator
     from index.errors import ModelError
 
     Scripted.tokens = [1, 2, 3]  # not how this GGUF tokenizes the probe

@@ -14,7 +14,8 @@ from html import escape
 
 import pytest
 
-from assistant import library, ui_html
+from assistant.web import library
+from assistant.web import views
 from assistant.answer import Answer
 from index.errors import ConfigError
 from index.search import Index
@@ -53,7 +54,7 @@ def data_dir(tmp_path_factory):
 def app(data_dir, gguf_path):
     from assistant import config
     from assistant.answer import Assistant
-    from assistant.ui import build_app
+    from assistant.web.ui import build_app
 
     settings = config.load({"data_dir": data_dir, "model": gguf_path}, env={})
     assistant = Assistant(settings, progress=False)
@@ -216,19 +217,19 @@ def test_any_gguf_in_the_models_folder_can_be_chosen(app, data_dir, gguf_path):
 
 
 def test_answer_html_escapes_model_and_document_text():
-    html = ui_html.plain('见 ![x](https://example.com/t.png) <img src="https://example.com/a.png">\n第二行')
+    html = views.plain('见 ![x](https://example.com/t.png) <img src="https://example.com/a.png">\n第二行')
     assert "<img" not in html and "&lt;img" in html and "\n" not in html  # one HTML block: Markdown leaves it alone
     refused = Answer("q", "zh", "抱歉，所提供的文档中没有找到这个问题的答案。", True, [], [], {"total_ms": 900.0}, {},
                      privacy={"would_upload_bytes": 1200, "sent_bytes": 0})
-    html = ui_html.answer(refused, "zh")
+    html = views.answer(refused, "zh")
     assert "文档中没有答案" in html and "<details" not in html and "发送到网络 0 B" in html
 
 
 def test_supporting_sentence_is_the_one_sharing_most_words():
     passage = "开源模型鼓励合作。开源模型的盈利通常建立在服务和支持上。闭源模型靠许可证。"
-    start, end = ui_html.supporting_span(["开源模型的盈利建立在服务上"], passage)
+    start, end = views.supporting_span(["开源模型的盈利建立在服务上"], passage)
     assert passage[start:end] == "开源模型的盈利通常建立在服务和支持上。"
-    assert ui_html.supporting_span(["Revenue comes from services"], passage) is None
+    assert views.supporting_span(["Revenue comes from services"], passage) is None
 
 
 @pytest.mark.parametrize("name, safe", [
@@ -275,7 +276,7 @@ def test_save_upload_never_follows_a_planted_link(tmp_path, embedder):
 
 
 def test_other_machines_need_a_password(capsys):
-    from assistant.ui import credentials
+    from assistant.web.ui import credentials
 
     assert credentials("127.0.0.1", None) is None and credentials("localhost", None) is None
     with pytest.raises(ConfigError, match="--auth user:password"):
@@ -289,7 +290,7 @@ def test_other_machines_need_a_password(capsys):
 def test_a_busy_port_is_one_line_not_a_traceback():
     import gradio as gr
 
-    from assistant.ui import launch
+    from assistant.web.ui import launch
     from index.errors import Error
 
     with socket.socket() as busy:

@@ -1,74 +1,14 @@
 """What the privacy report says: where data lives, which models, what the guard refused,
-and how much a hosted model would have received. Also the per-question usage ledger.
-
-The ledger (DATA/logs/usage.jsonl) holds numbers only, never text: when, which
-session, how many bytes of prompt a cloud model would have needed, bytes sent (0).
-"""
+and how much a hosted model would have received (from the usage ledger)."""
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant import egress
 from assistant.config import Settings
-from assistant.privacy import OFFLINE_ENV
-
-SESSION = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"  # this process
-USAGE_LOG = "usage.jsonl"
-EGRESS_LOG = "egress.jsonl"
-
-
-def egress_log(settings: Settings) -> Path:
-    return settings.logs_dir / EGRESS_LOG
-
-
-def record_question(settings: Settings, privacy: dict) -> None:
-    """Append one question's byte counts (no text) to the usage ledger."""
-    settings.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    line = {"time": round(time.time(), 3), "session": SESSION, **{k: privacy[k] for k in ("would_upload_bytes", "sent_bytes")}}
-    fd = os.open(settings.logs_dir / USAGE_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line) + "\n")
-
-
-def debug_record(settings: Settings, answer) -> None:
-    """Only with debug_log on (the user asked for it): the question, answer and sources, as text."""
-    if not settings.debug_log:
-        return
-    settings.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    line = {"time": round(time.time(), 3), "question": answer.question, "answer": answer.text,
-            "sources": [c["source"] for c in answer.citations], "timings": answer.timings}
-    fd = os.open(settings.logs_dir / "debug.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-
-def _usage(settings: Settings) -> tuple[dict, dict]:
-    """(this or the latest session's totals, totals since install) from the ledger."""
-    rows = []
-    try:
-        for line in (settings.logs_dir / USAGE_LOG).read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut short by a crash costs that line only
-    except FileNotFoundError:
-        pass
-    sessions = [r.get("session") for r in rows]
-    latest = SESSION if SESSION in sessions else (sessions[-1] if sessions else SESSION)
-
-    def total(rs: list[dict]) -> dict:
-        return {
-            "questions": len(rs),
-            "would_upload_bytes": sum(int(r.get("would_upload_bytes", 0)) for r in rs),
-            "sent_bytes": sum(int(r.get("sent_bytes", 0)) for r in rs),
-        }
-
-    return {"id": latest, **total([r for r in rows if r.get("session") == latest])}, total(rows)
+from assistant.privacy import egress
+from assistant.privacy.offline import OFFLINE_ENV
+from assistant.privacy.usage import EGRESS_LOG, egress_log, usage_totals
 
 
 def _size(path: Path) -> int:
@@ -78,7 +18,7 @@ def _size(path: Path) -> int:
 
 
 def _models(settings: Settings) -> list[dict]:
-    from assistant import models
+    from assistant.llm import models
 
     out = []
     gguf = settings.model or settings.models_dir / models.DEFAULT_GGUF_NAME
@@ -118,7 +58,7 @@ def privacy_report(settings: Settings) -> dict:
     from ingest.pipeline import last_wipe
 
     guard = egress.current()
-    session, since_install = _usage(settings)
+    session, since_install = usage_totals(settings)
     root = index_root(settings)
     stores = {
         "vector index (Chroma, with chunk text)": settings.chroma_url or settings.index_dir / "chroma",

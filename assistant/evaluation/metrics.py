@@ -139,7 +139,7 @@ def _mean(values: list[float]) -> float | None:
 
 
 def aggregate(rows: list[dict]) -> dict:
-    """Metrics over per-question rows (see eval_run.score_row); None where no question applies.
+    """Metrics over per-question rows (see suite.score_row); None where no question applies.
 
     Retrieval counts questions with evidence; answer metrics count answerable
     questions (a refused answer covers no key point and cites nothing);

@@ -24,7 +24,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 import socket
 import sys
 import threading
@@ -33,7 +32,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-log = logging.getLogger("assistant.egress")
+from index.files import append_line
+
+log = logging.getLogger("assistant.privacy.egress")
 
 _DNS = frozenset({"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"})
 _REVERSE = frozenset({"socket.gethostbyaddr", "socket.getnameinfo"})  # these query DNS even for literals
@@ -42,7 +43,7 @@ _CHECKED = _DNS | _SEND.keys()
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _LOCAL_FAMILIES = {socket.AF_UNIX, getattr(socket, "AF_NETLINK", socket.AF_UNIX)}  # never leave the machine
 # Frames skipped when naming the library responsible: the stdlib plumbing between it and the socket.
-_PLUMBING = ("socket", "ssl", "asyncio", "selectors", "concurrent.futures", "threading", "assistant.egress")
+_PLUMBING = ("socket", "ssl", "asyncio", "selectors", "concurrent.futures", "threading", "assistant.privacy.egress")
 
 
 class EgressRefused(ConnectionRefusedError):
@@ -133,10 +134,7 @@ class Guard:
             return
         try:
             with _lock:
-                self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(asdict(attempt)) + "\n")
+                append_line(self.log_path, json.dumps(asdict(attempt)))
         except OSError as exc:
             log.error("egress guard: cannot write %s: %s", self.log_path, exc)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from index.errors import ModelError
+from index.files import sha256
 
 DEFAULT_GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DEFAULT_GGUF_SIZE = 1_117_320_768
@@ -139,14 +140,11 @@ def file_sha256(path: Path, cache_dir: Path | None) -> str:
         hit = _read_cache(cache_dir).get(name)
         if isinstance(hit, dict) and hit.get("size") == size and hit.get("mtime_ns") == mtime_ns:
             return str(hit["sha256"])
-    digest = hashlib.sha256()
-    with open(path, "rb") as src:
-        while block := src.read(_CHUNK):
-            digest.update(block)
+    digest = sha256(path)
     if cache_dir is not None:
         with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
-            _remember(path, digest.hexdigest(), cache_dir)
-    return digest.hexdigest()
+            _remember(path, digest, cache_dir)
+    return digest
 
 
 def describe(path: Path, cache_dir: Path | None) -> ModelInfo:

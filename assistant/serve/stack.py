@@ -6,10 +6,10 @@ Three processes, each listening on loopback unless told otherwise:
 - llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``) with the
   answer model, started with ``--interrupt_requests false`` so that concurrent questions
   queue instead of cutting each other off;
-- the web page (assistant.ui), in this process, pointed at both.
+- the web page (assistant.web.ui), in this process, pointed at both.
 
 The two servers are children of this process: they get its offline environment
-(assistant.privacy.OFFLINE_ENV, Chroma's telemetry off, TMPDIR and caches in the
+(assistant.privacy.offline.OFFLINE_ENV, Chroma's telemetry off, TMPDIR and caches in the
 data folder, umask 077), die with it (Linux: PR_SET_PDEATHSIG), and are stopped when
 it ends, by Ctrl-C or by ``assistant serve --stop`` (which reads the pids from
 DATA/serve.json). The model server also runs under the egress guard.
@@ -32,6 +32,7 @@ from pathlib import Path
 from assistant import servers
 from assistant.config import Settings
 from index.errors import Error
+from index.files import replace_text
 from index.store import clear_vector_files
 
 READY_TIMEOUT = 180.0  # s: the model server reads a 1 GB GGUF first
@@ -83,10 +84,10 @@ def llm_command(model: Path, host: str, port: int, settings: Settings) -> list[s
 
 
 def _start(name: str, command: list[str], log: Path, *, allowed: tuple[str, ...] = ()) -> subprocess.Popen:
-    """Run ``command`` through ``python -m assistant.stack child``: it asks the kernel to stop
+    """Run ``command`` through ``python -m assistant.serve.stack child``: it asks the kernel to stop
     the child when this process dies, installs the egress guard for Python servers, then runs it."""
     log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    wrapper = [sys.executable, "-m", "assistant.stack", "child", ",".join(allowed) or "-", "--"]
+    wrapper = [sys.executable, "-m", "assistant.serve.stack", "child", ",".join(allowed) or "-", "--"]
     if command[0] == sys.executable and command[1] == "-m":
         wrapper += ["-m", *command[2:]]  # a Python module: run in the guarded interpreter
     else:
@@ -183,10 +184,7 @@ def _ours(pid: int, word: str) -> bool:
 
 
 def _write_stack(settings: Settings, record: dict) -> None:
-    path = settings.data_dir / servers.STACK_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    replace_text(settings.data_dir / servers.STACK_FILE, json.dumps(record, indent=1))
 
 
 def _running(settings: Settings) -> dict | None:
@@ -198,8 +196,9 @@ def _running(settings: Settings) -> dict | None:
 
 def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_host: str, chroma_port: int,
           llm_host: str, llm_port: int) -> int:
-    from assistant import egress, ui
-    from assistant.audit import egress_log
+    from assistant.privacy import egress
+    from assistant.web import ui
+    from assistant.privacy.usage import egress_log
 
     with contextlib.redirect_stderr(io.StringIO()):  # the page repeats the warning when it starts
         ui.credentials(host, auth)  # a missing --auth fails now, before anything starts
@@ -234,8 +233,8 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_
             proc = _start("chroma", chroma_command(path, chroma_host, chroma_port), logs / "chroma-server.log")
             children.append(Child("chroma", proc, url, url + "/api/v2/heartbeat", logs / "chroma-server.log", {"path": str(path)}))
         if start_llm:
-            from assistant.generate import check_llama_build
-            from assistant.models import check_gguf, ensure_default_gguf
+            from assistant.llm.local import check_llama_build
+            from assistant.llm.models import check_gguf, ensure_default_gguf
 
             check_llama_build()  # the server would die at its first long prompt
             if settings.model is None:
@@ -311,18 +310,18 @@ def _die_with_parent() -> None:
 
 
 def child_main(argv: list[str]) -> int:
-    """``python -m assistant.stack child ALLOWED -- -m MODULE ARGS`` or ``... -- PROGRAM ARGS``."""
+    """``python -m assistant.serve.stack child ALLOWED -- -m MODULE ARGS`` or ``... -- PROGRAM ARGS``."""
     allowed, sep, *command = argv
     if sep != "--" or not command:
-        print("usage: python -m assistant.stack child ALLOWED|- -- (-m MODULE | PROGRAM) ARGS...", file=sys.stderr)
+        print("usage: python -m assistant.serve.stack child ALLOWED|- -- (-m MODULE | PROGRAM) ARGS...", file=sys.stderr)
         return 2
     _die_with_parent()
     if command[0] != "-m":
         os.execv(command[0], command)  # native: the guard cannot see into it; the environment is what we give
     import runpy
 
-    from assistant import egress
-    from assistant.privacy import go_offline
+    from assistant.privacy import egress
+    from assistant.privacy.offline import go_offline
 
     go_offline()
     egress.install(allowed=tuple(a for a in allowed.split(",") if a and a != "-"))
@@ -334,5 +333,5 @@ def child_main(argv: list[str]) -> int:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["child"]:
         sys.exit(child_main(sys.argv[2:]))
-    print("usage: python -m assistant.stack child ...", file=sys.stderr)
+    print("usage: python -m assistant.serve.stack child ...", file=sys.stderr)
     sys.exit(2)

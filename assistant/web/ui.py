@@ -23,16 +23,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant import library, ui_html
+from assistant.web import library
+from assistant.web import views
 from assistant.answer import Answer, Assistant
-from assistant.audit import privacy_report
+from assistant.privacy.report import privacy_report
 from assistant.config import Settings
-from assistant.models import describe
-from assistant.ui_text import EXAMPLES, LANGS, TEXT, language
+from assistant.llm.models import describe
+from assistant.web.text import EXAMPLES, LANGS, TEXT, language
 from index.errors import ConfigError, Error
 from ingest.load import SUFFIXES
 
-log = logging.getLogger("assistant.ui")
+log = logging.getLogger("assistant.web.ui")
 
 # System fonts only: Gradio's default theme would fetch web fonts. CJK faces are listed so
 # Chinese renders with a real font wherever one is installed.
@@ -127,7 +128,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         examples = gr.Examples(EXAMPLES, inputs=question, label=t["examples"])
                         chat_status = gr.Markdown(elem_id="chat-status")
                     with gr.Column(scale=2, min_width=280):
-                        sources = gr.HTML(ui_html.sources(None, "zh"), elem_id="sources")
+                        sources = gr.HTML(views.sources(None, "zh"), elem_id="sources")
             with gr.Tab(t["tab_library"], id="library") as library_tab:
                 library_html = gr.HTML(elem_id="library")
                 files = gr.File(label=t["upload"], file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload")
@@ -166,7 +167,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         def library_view(lang: str) -> dict:
             rows = library.rows(engine.assistant.index)
             return {
-                library_html: ui_html.library(rows, lang),
+                library_html: views.library(rows, lang),
                 document: gr.Dropdown(choices=[(f"{r.title} ({r.source})", r.source) for r in rows], value=None, label=TEXT[lang]["document"]),
             }
 
@@ -178,13 +179,13 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             }
 
         def privacy_view(lang: str) -> str:
-            return ui_html.privacy(privacy_report(engine.assistant.settings), lang)
+            return views.privacy(privacy_report(engine.assistant.settings), lang)
 
         def render(lang: str, answer: Answer | None) -> dict:
             """Every label and panel of the page in ``lang``."""
             text = TEXT[lang]
             out = {c: gr.update(**{prop: text[key] for prop, key in spec.items()}) for c, spec in labels.items()}
-            out[sources] = ui_html.sources(answer, lang)
+            out[sources] = views.sources(answer, lang)
             out[privacy_html] = privacy_view(lang)
             return out | library_view(lang) | model_view(lang)
 
@@ -203,7 +204,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             if not text:
                 yield gr.skip(), chat, turns, gr.skip(), gr.skip(), words["empty_question"]
                 return
-            chat = [*chat, {"role": "user", "content": ui_html.plain(text)},
+            chat = [*chat, {"role": "user", "content": views.plain(text)},
                     {"role": "assistant", "content": f'<div class="pending">{words["thinking"]}</div>'}]
             yield "", chat, turns, gr.skip(), gr.skip(), ""
             tokens: queue.Queue[str | None] = queue.Queue()
@@ -222,25 +223,25 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             streamed = ""
             while (piece := tokens.get()) is not None:
                 streamed += piece
-                chat[-1] = {"role": "assistant", "content": ui_html.plain(streamed)}
+                chat[-1] = {"role": "assistant", "content": views.plain(streamed)}
                 yield gr.skip(), chat, turns, gr.skip(), gr.skip(), gr.skip()
             if "error" in outcome:
-                chat[-1] = {"role": "assistant", "content": ui_html.error(outcome["error"], lang_value)}
+                chat[-1] = {"role": "assistant", "content": views.error(outcome["error"], lang_value)}
                 yield gr.skip(), chat, turns, gr.skip(), gr.skip(), f"{words['error']}: {outcome['error']}"
                 return
             answer = outcome["answer"]
-            chat[-1] = {"role": "assistant", "content": ui_html.answer(answer, lang_value, engine.page_image)}
+            chat[-1] = {"role": "assistant", "content": views.answer(answer, lang_value, engine.page_image)}
             turns = [*turns, {"role": "user", "content": text}, {"role": "assistant", "content": answer.text}]
-            yield gr.skip(), chat, turns, answer, ui_html.sources(answer, lang_value), ""
+            yield gr.skip(), chat, turns, answer, views.sources(answer, lang_value), ""
 
         def clear(lang_value: str):
-            return [], [], None, ui_html.sources(None, lang_value), ""
+            return [], [], None, views.sources(None, lang_value), ""
 
         def upload(paths: list[str] | None, lang_value: str, progress=gr.Progress()) -> dict:
             """Save each file under the uploads folder and ingest it; one line of outcome per file."""
             words = TEXT[lang_value]
             if not paths:
-                return {upload_results: ui_html.results([]), library_status: words["no_files"], files: None}
+                return {upload_results: views.results([]), library_status: words["no_files"], files: None}
             folder = engine.assistant.settings.uploads_dir
             lines = []
             for i, name in enumerate(paths):
@@ -256,7 +257,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     lines.append((src.name, f"{words['error']}: {_message(err)}"))
                 finally:
                     src.unlink(missing_ok=True)  # Gradio's temporary copy: the kept one is under uploads/
-            return {upload_results: ui_html.results(lines), library_status: "", files: None} | library_view(lang_value)
+            return {upload_results: views.results(lines), library_status: "", files: None} | library_view(lang_value)
 
         def forget(source: str | None, lang_value: str) -> dict:
             words = TEXT[lang_value]
@@ -278,7 +279,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 report = engine.assistant.ingest(library.origins(engine.assistant.index))
             except Exception as err:
                 return {library_status: f"{words['error']}: {_message(err)}"}
-            return {library_status: f"{words['reingested']} {report.summary()}", upload_results: ui_html.results(_per_file(report, words))} | library_view(lang_value)
+            return {library_status: f"{words['reingested']} {report.summary()}", upload_results: views.results(_per_file(report, words))} | library_view(lang_value)
 
         def choose_model(path: str, lang_value: str) -> dict:
             words = TEXT[lang_value]
@@ -368,7 +369,7 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth: t
     try:
         app.launch(
             server_name=host, server_port=port, auth=auth, share=False, prevent_thread_lock=True, quiet=True,
-            theme=theme, css=ui_html.CSS, head=HEAD, footer_links=[], run_history=False, ssr_mode=False,
+            theme=theme, css=views.CSS, head=HEAD, footer_links=[], run_history=False, ssr_mode=False,
             pwa=False, mcp_server=False, enable_monitoring=False, show_error=False,
             max_file_size=library.UPLOAD_LIMIT,
         )

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
-from assistant import llama_build
-from assistant.models import check_gguf
+from assistant.llm import cpu
+from assistant.llm.models import check_gguf
 from index.errors import ModelError
 
 # End-of-turn markers of common chat templates. Qwen's GGUF already marks
@@ -97,7 +97,7 @@ def check_llama_build() -> None:
     """ModelError, before any model loads, if llama.cpp was built for instructions this CPU lacks."""
     import llama_cpp
 
-    llama_build.check(llama_cpp.llama_print_system_info().decode())
+    cpu.check(llama_cpp.llama_print_system_info().decode())
 
 
 # -------------------------------------------------------------------- generator

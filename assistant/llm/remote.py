@@ -4,9 +4,9 @@ The server is llama-cpp-python's own (``python -m llama_cpp.server``) or llama.c
 ``llama-server``; it runs the GGUF. This side keeps what decides the answer: the
 prompt is rendered here with the chat template stored in the *same* GGUF and counted
 with its tokenizer (loaded with ``vocab_only``: about 0.4 s and 90 MB, no weights),
-marker text inside the messages defused as assistant.generate does (the server
+marker text inside the messages defused as assistant.llm.local does (the server
 tokenizes the whole text with special tokens on), and the rendered text goes to ``/v1/completions`` (streamed as server-sent events)
-with the sampling of ``assistant.generate``: greedy at temperature 0, no repeat
+with the sampling of ``assistant.llm.local``: greedy at temperature 0, no repeat
 penalty, the same seed, stopped at the template's end-of-turn markers. So at
 temperature 0 the server writes the tokens the in-process model would have written.
 At start it checks that the server tokenizes like the local GGUF (a server running
@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from assistant.generate import _END_OF_TURN, GenStats, _install_log_callback, check_room, _llama_said, _split_stop
-from assistant.models import check_gguf
+from assistant.llm.local import _END_OF_TURN, GenStats, _install_log_callback, check_room, _llama_said, _split_stop
+from assistant.llm.models import check_gguf
 from index.errors import ModelError
 
-log = logging.getLogger("assistant.remote_llm")
+log = logging.getLogger("assistant.llm.remote")
 
 CONNECT_TIMEOUT = 10.0  # s
 # A request waits its turn on the server while others are answered (about 20 s each on
@@ -48,7 +48,7 @@ def api_base(url: str) -> str:
 
 
 class _Vocab:
-    """The GGUF's chat template and tokenizer, as assistant.generate.LlamaGenerator uses them."""
+    """The GGUF's chat template and tokenizer, as assistant.llm.local.LlamaGenerator uses them."""
 
     def __init__(self, model_path: Path):
         _install_log_callback()
@@ -116,7 +116,7 @@ class _Vocab:
 
 
 class RemoteGenerator:
-    """The ``Generator`` protocol of assistant.generate over a model server at ``url``."""
+    """The ``Generator`` protocol of assistant.llm.local over a model server at ``url``."""
 
     def __init__(self, url: str, model_path: Path, *, n_ctx: int = 4096, seed: int = 0):
         import httpx
@@ -168,7 +168,7 @@ class RemoteGenerator:
             "stream": True,
             "stop": list(dict.fromkeys(self._vocab.stops + stops)),
             "seed": self.seed,
-            # assistant.generate's sampling: greedy at 0, else these; never a repeat penalty
+            # assistant.llm.local's sampling: greedy at 0, else these; never a repeat penalty
             "temperature": max(temperature, 0.0),
             **({"top_k": 40, "top_p": 0.95, "min_p": 0.05} if temperature > 0 else {}),
             "repeat_penalty": 1.0,

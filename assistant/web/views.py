@@ -14,8 +14,8 @@ from html import escape
 
 from assistant import cite
 from assistant.answer import Answer
-from assistant.library import Row
-from assistant.ui_text import TEXT
+from assistant.web.library import Row
+from assistant.web.text import TEXT
 from ingest.chunk import split_sentences
 from ingest.location import label
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant import evidence, prompt
-from assistant.evaluate import Gold, breakdown, coverage, curve, first_hit_rank
+from assistant.evaluation.metrics import Gold, breakdown, coverage, curve, first_hit_rank
 
 RETRIEVAL_DEPTH = 10  # hit@10 and MRR@10 need ten ranked chunks
 
@@ -35,7 +35,7 @@ COLUMNS = [  # (key, header, format)
 
 
 def score_row(gold: Gold, answer, ranked_texts: list[str]) -> dict:
-    """One question's outcome: what the metrics in evaluate.aggregate read."""
+    """One question's outcome: what metrics.aggregate reads."""
     return {
         "id": gold.id,
         "lang": gold.lang,

@@ -1,0 +1,65 @@
+"""The per-question usage ledger and the debug log, written as questions are answered.
+
+The ledger (DATA/logs/usage.jsonl) holds numbers only, never text: when, which
+session, how many bytes of prompt a cloud model would have needed, bytes sent (0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from assistant.config import Settings
+from index.files import append_line
+
+SESSION = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"  # this process
+USAGE_LOG = "usage.jsonl"
+EGRESS_LOG = "egress.jsonl"
+
+
+def egress_log(settings: Settings) -> Path:
+    return settings.logs_dir / EGRESS_LOG
+
+
+def record_question(settings: Settings, privacy: dict) -> None:
+    """Append one question's byte counts (no text) to the usage ledger."""
+    line = {"time": round(time.time(), 3), "session": SESSION, **{k: privacy[k] for k in ("would_upload_bytes", "sent_bytes")}}
+    append_line(settings.logs_dir / USAGE_LOG, json.dumps(line))
+
+
+def debug_record(settings: Settings, answer) -> None:
+    """Only with debug_log on (the user asked for it): the question, answer and sources, as text."""
+    if not settings.debug_log:
+        return
+    line = {"time": round(time.time(), 3), "question": answer.question, "answer": answer.text,
+            "sources": [c["source"] for c in answer.citations], "timings": answer.timings}
+    append_line(settings.logs_dir / "debug.jsonl", json.dumps(line, ensure_ascii=False))
+
+
+def usage_totals(settings: Settings) -> tuple[dict, dict]:
+    """(this or the latest session's totals, totals since install) from the ledger."""
+    rows = []
+    try:
+        for line in (settings.logs_dir / USAGE_LOG).read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short by a crash costs that line only
+    except FileNotFoundError:
+        pass
+    sessions = [r.get("session") for r in rows]
+    latest = SESSION if SESSION in sessions else (sessions[-1] if sessions else SESSION)
+
+    def total(rs: list[dict]) -> dict:
+        return {
+            "questions": len(rs),
+            "would_upload_bytes": sum(int(r.get("would_upload_bytes", 0)) for r in rs),
+            "sent_bytes": sum(int(r.get("sent_bytes", 0)) for r in rs),
+        }
+
+    return {"id": latest, **total([r for r in rows if r.get("session") == latest])}, total(rows)
+
+
