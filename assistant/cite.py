@@ -83,7 +83,7 @@ def _bare(text: str) -> str:
     return re.sub(r"\s+", "", text).strip("。.，,；;：:！!？?“”\"'「」")
 
 
-def split_sentences(answer: str) -> list[tuple[str, list[int]]]:
+def cited_sentences(answer: str) -> list[tuple[str, list[int]]]:
     """Answer -> (sentence without markers, cited numbers); markers after the full stop belong before it."""
     pieces = [p for p in _SENTENCE_END.split(answer) if p]
     out: list[tuple[str, list[int]]] = []
@@ -156,7 +156,7 @@ def check(answer: str, passages: list[str], *, cross_lingual: bool = False, ques
     dropped: list[int] = []
     parts: list[str] = []
     claims = supported = 0
-    for sentence, cited in split_sentences(answer):
+    for sentence, cited in cited_sentences(answer):
         body = _ENUM.sub("", sentence).strip()
         valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
         dropped += [n for n in cited if n not in valid]

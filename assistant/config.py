@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from index.errors import ConfigError
+from index.errors import Error
+
+
+class ConfigError(Error):
+    """A setting has an invalid value; the message names the key."""
+
+    exit_code = 2
+
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +81,11 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @classmethod
+    def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults < DATA_DIR/config.toml < ASSISTANT_* environment variables < ``flags``."""
+        return load(flags, env)
 
     @property
     def config_file(self) -> Path:

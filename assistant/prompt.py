@@ -69,7 +69,6 @@ TRANSLATE = (
 )
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 def language(text: str) -> str:
@@ -172,6 +171,20 @@ def has_words(question: str) -> bool:
     """Whether there is anything to search for: a letter or a digit of any script
     (a question of only punctuation or emoji has none)."""
     return any(c.isalnum() for c in question)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as every stage reads it, made once where it comes in."""
+
+    text: str  # cleaned (clean_question)
+    lang: str  # the language of the prompt and of the answer
+    has_words: bool
+
+    @classmethod
+    def read(cls, raw: str) -> Question:
+        text = clean_question(raw)
+        return cls(text, language(text), has_words(text))
 
 
 _FENCE_OR_MARKERS = re.compile(r"^(?:<<<|>>>|\s|\[\d{1,2}\])*$")

@@ -25,6 +25,11 @@ def split(url: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def bracketed(host: str) -> str:
+    """A host as a URL or host:port writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def configured(settings: Settings) -> list[tuple[str, str]]:
     """(role, url) of each configured server."""
     out = []
@@ -40,7 +45,7 @@ def allowed_hosts(settings: Settings) -> tuple[str, ...]:
     out: dict[str, None] = {}
     for _, url in configured(settings):
         host, port = split(url)
-        out[f"[{host}]:{port}" if ":" in host else f"{host}:{port}"] = None
+        out[f"{bracketed(host)}:{port}"] = None
     return tuple(out)
 
 

@@ -77,7 +77,9 @@ def db_mb(root: Path) -> float:
 
 
 def measure(root: Path, n: int, repeat: int) -> dict:
-    from ingest.pipeline import forget, last_wipe, locked
+    from ingest.forget import forget
+    from ingest.lock import locked
+    from ingest.wipe import last_wipe
 
     index = build(root, n)
     size = db_mb(root)

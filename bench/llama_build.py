@@ -1,6 +1,6 @@
 """Prompt processing and generation speed of llama.cpp builds: the portable build against native.
 
-    .venv/bin/python bench/cpu.py --build native=WHEEL_OR_DIR --build portable=WHEEL_OR_DIR \
+    .venv/bin/python bench/llama_build.py --build native=WHEEL_OR_DIR --build portable=WHEEL_OR_DIR \
         [--build floor=...] [--runs 5] [--threads N] [--prompt-tokens 512] [--gen-tokens 64] [--json OUT]
 
 Each build is a llama-cpp-python wheel (or a folder holding its unpacked `llama_cpp/`),

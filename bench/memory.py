@@ -22,8 +22,8 @@ from common import DEFAULT_DATA, ROOT, assistant, dev_questions, save, table
 
 BARE = r"""
 import sys
-from llama_cpp import Llama
-llm = Llama(model_path=sys.argv[1], n_ctx=4096, verbose=False)
+from assistant.llm import llama  # the binding: llama_cpp and a few small modules, nothing else of the assistant
+llm = llama.load(sys.argv[1], n_ctx=4096, verbose=False)
 prompt = "<|im_start|>user\n" + open(sys.argv[2], encoding="utf-8").read()[:1500] + "\n开源模型有什么优势？<|im_end|>\n<|im_start|>assistant\n"
 llm.create_completion(prompt, max_tokens=64, temperature=0.0)
 """

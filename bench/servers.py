@@ -63,7 +63,7 @@ def main() -> int:
 
     go_offline()
     from assistant import config
-    from assistant.serve import stack
+    from assistant.serve import children, stack
     from assistant.answer import Assistant
     from assistant.llm.models import ensure_default_gguf
 
@@ -73,13 +73,13 @@ def main() -> int:
     gguf = ensure_default_gguf(base.models_dir, progress=False)
     logs = base.logs_dir
     chroma_port, llm_port = free_port(), free_port()
-    chroma = stack.Child("chroma", stack._start("chroma", stack.chroma_command(data / "bench-chroma", "127.0.0.1", chroma_port), logs / "bench-chroma.log"),
+    chroma = children.Child("chroma", children.start("chroma", stack.chroma_command(data / "bench-chroma", "127.0.0.1", chroma_port), logs / "bench-chroma.log"),
                          f"http://127.0.0.1:{chroma_port}", f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat", logs / "bench-chroma.log", {})
-    llm = stack.Child("model", stack._start("llm", stack.llm_command(gguf, "127.0.0.1", llm_port, base), logs / "bench-llm.log"),
+    llm = children.Child("model", children.start("llm", stack.llm_command(gguf, "127.0.0.1", llm_port, base), logs / "bench-llm.log"),
                       f"http://127.0.0.1:{llm_port}/v1", f"http://127.0.0.1:{llm_port}/v1/models", logs / "bench-llm.log", {})
     try:
         for child in (chroma, llm):
-            stack.wait_ready(child)
+            children.wait_ready(child)
         embedded = Assistant(base, progress=False)
         server = Assistant(replace(base, chroma_url=chroma.url, llm_url=llm.url), progress=False)
         for a in (embedded, server):
@@ -136,7 +136,7 @@ def main() -> int:
         return 0
     finally:
         for child in (llm, chroma):
-            stack.stop_process(child.proc)
+            children.stop_process(child.proc)
 
 
 if __name__ == "__main__":

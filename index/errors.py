@@ -4,8 +4,9 @@ Error                    base of everything we raise on purpose; str() is a one-
 ├── IndexMismatch        the index was built by another embedder or chunker: rebuild it
 ├── StoreError           the vector or lexical store could not be read or written
 ├── SkipFile             a document could not be ingested (not text, empty, unreadable)
-├── ModelError           a model file is missing, corrupt, or not usable
-└── ConfigError          a setting has an invalid value
+└── ModelError           a model file is missing, corrupt, or not usable
+
+The assistant adds ConfigError (assistant.config): a setting has an invalid value.
 
 The CLI prints ``str(err)`` on one line and exits with ``err.exit_code``.
 """
@@ -29,7 +30,3 @@ class SkipFile(Error):
 
 class ModelError(Error):
     exit_code = 5
-
-
-class ConfigError(Error):
-    exit_code = 2

@@ -167,10 +167,6 @@ class LexicalIndex:
         payload = {"tokenizer": TOKENIZER_VERSION, "docs": self.docs}
         replace_text(self.path, json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
 
-    def clear(self) -> None:
-        self._compiled = None
-        self.docs, self._postings, self._lengths, self._total_len = {}, {}, {}, 0
-
     def ids(self) -> set[str]:
         return set(self.docs)
 

@@ -133,7 +133,7 @@ class Index:
             for c in later:
                 if c.id not in seen:
                     seen.add(c.id)
-                    out.append(Hit(c, 0.0, extra={"follows": hit.chunk.id}))
+                    out.append(Hit(c, 0.0))
         return out
 
     def with_sections(self, hits: Sequence[Hit], top: int, limit: int, follow: int) -> list[Hit]:
@@ -155,7 +155,7 @@ class Index:
                 section = [c for c in self.chunks_of(hit.chunk.source) if c.headings == hit.chunk.headings]
                 at = next((i for i, c in enumerate(section) if c.id == hit.chunk.id), 0)
                 first = 0 if at < limit else at - 1
-                extended = [hit if c.id == hit.chunk.id else Hit(c, 0.0, extra={"follows": hit.chunk.id})
+                extended = [hit if c.id == hit.chunk.id else Hit(c, 0.0)
                             for c in section[first : first + limit] if c.id not in seen]
             seen.update(h.chunk.id for h in extended)
             out += extended
@@ -206,16 +206,4 @@ class Index:
                 scores[cid] = scores.get(cid, 0.0) + weight / (fusion.rrf_k + rank)
         best = sorted(scores, key=scores.__getitem__, reverse=True)[:k]
         chunks = self.store.get(best)
-        dense_pos = {cid: (r, s) for r, (cid, s) in enumerate(dense, 1)}
-        lex_pos = {cid: (r, s) for r, (cid, s) in enumerate(lexical, 1)}
-        return [
-            Hit(
-                chunks[cid],
-                scores[cid],
-                dense_pos.get(cid, (None,))[0],
-                lex_pos.get(cid, (None,))[0],
-                {"dense_sim": dense_pos.get(cid, (0, 0.0))[1], "bm25": lex_pos.get(cid, (0, 0.0))[1]},
-            )
-            for cid in best
-            if cid in chunks
-        ]
+        return [Hit(chunks[cid], scores[cid]) for cid in best if cid in chunks]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,3 @@ class Hit:
 
     chunk: Chunk
     score: float
-    dense_rank: int | None = None  # 1-based rank in dense results, None if absent
-    lexical_rank: int | None = None  # 1-based rank in BM25 results, None if absent
-    extra: dict = field(default_factory=dict, compare=False)

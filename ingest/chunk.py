@@ -21,6 +21,8 @@ _LATIN_ENDERS = "!?;"  # end a sentence before whitespace, CJK text or the end
 _CLOSERS = "”’」』）)】》〉\"'］]"  # closing quotes/brackets stay with the sentence they close
 _SOFT_BREAKS = "，、,；;：: \t"  # where an over-long sentence is preferably cut
 _CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]")
+# Only these characters can end a span: the scan jumps from one to the next.
+_CANDIDATES = re.compile("[\n." + re.escape(_CJK_ENDERS + _LATIN_ENDERS) + "]")
 _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "fig", "no", "vol", "approx", "cf"})
 
 
@@ -60,6 +62,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     n = len(text)
     start = i = 0
     while i < n:
+        found = _CANDIDATES.search(text, i)
+        if found is None:
+            break
+        i = found.start()
         c = text[i]
         end = None
         if c == "\n":

@@ -6,7 +6,7 @@ ingest.word: python-docx; ingest.slides: python-pptx; ingest.sheets: openpyxl
 and csv; ingest.epub: zipfile and the HTML cleaner). They are imported only when
 a file of their type is read, so plain-text ingest and the question path never load them.
 A reader returns lines (ingest.text._Line), each carrying its page, slide or
-sheet and row; ingest.load cleans and assembles them like any other text.
+sheet and row; ingest.load cleans and assembles them (the rules are in ingest.clean) like any other text.
 """
 
 from __future__ import annotations

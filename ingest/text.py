@@ -1,8 +1,9 @@
 """Shared pieces of line-based cleaning: the ``_Line`` record, CJK and whitespace
 regexes, line normalisation, and the "looks like a heading" test.
 
-Used by both ingest.html_lines (HTML -> lines) and ingest.load (cleaning rules), so it
-lives below both; it imports neither.
+Used by ingest.html_lines (HTML -> lines), ingest.text_lines (plain text and
+Markdown -> lines), ingest.clean (cleaning rules) and the format readers, so it
+lives below all of them; it imports none.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _INNER_PUNCT_RE = re.compile(r"[。，,；;！!？?]")  # sentences inside a lin
 _BULLET_RE = re.compile(r"^(?:[-*+•·●○■▪◆]\s|\d+[)）]\s)")
 
 HEADING_MAX = 30  # characters: longer lines are never plain-text headings
+TITLE_MAX = 80  # characters: a longer title is cut; a longer line is never a setext heading
 
 
 def _norm_line(line: str) -> str:

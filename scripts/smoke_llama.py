@@ -19,8 +19,8 @@ from pathlib import Path
 
 CHILD = r"""
 import os, sys, time
-from llama_cpp import Llama
-llm = Llama(model_path=sys.argv[1], n_ctx=2048, n_batch=512, n_threads=os.cpu_count(), verbose=False)
+from assistant.llm import llama
+llm = llama.load(sys.argv[1], n_ctx=2048, n_batch=512, n_threads=os.cpu_count(), verbose=False)
 text = " ".join(f"第{i}段：本地模型在本机处理文档，数据不会离开这台电脑。" for i in range(28))
 tokens = llm.tokenize(text.encode())
 assert len(tokens) >= 512, len(tokens)

@@ -21,6 +21,35 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "model: needs the real default models")
 
 
+_MODEL_FIXTURES = {"embedder", "gguf_path", "generator"}
+_LOADERS = ("index.embed.SentenceTransformerEmbedder.load", "assistant.llm.llama.load")  # every model load goes through these
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """The `model` marker is the truth: a test without it that loads a real model fails,
+    so `-m "not model"` stays the fast run that loads none. The loaders are refused from
+    before the test's fixtures are made (a module's fixture included) to its teardown."""
+    if item.get_closest_marker("model") is None:
+        used = _MODEL_FIXTURES & set(item.fixturenames)
+        assert not used, f"{item.name} uses {', '.join(sorted(used))}: mark it @pytest.mark.model"
+
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{item.name} loads a real model: mark it @pytest.mark.model")
+
+        item._no_models = pytest.MonkeyPatch()
+        for target in _LOADERS:
+            item._no_models.setattr(target, refuse)
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    yield
+    if hasattr(item, "_no_models"):
+        item._no_models.undo()
+
+
 # -- models ----------------------------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ingest.chunk import CHUNKER_VERSION, chunk_spans, make_chunks, split_sentences
-from ingest.load import Document, clean, load_document
+from ingest.clean import clean
+from ingest.load import Document, load_document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CORPUS_FILES = sorted(CORPUS.iterdir())

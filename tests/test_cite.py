@@ -25,7 +25,7 @@ def test_markers(text, expected):
 
 
 def test_split_attaches_trailing_marker_to_previous_sentence():
-    parts = cite.split_sentences("采用匿名化技术。[1]还使用加密[2]。\n1. 访问控制[3]")
+    parts = cite.cited_sentences("采用匿名化技术。[1]还使用加密[2]。\n1. 访问控制[3]")
     assert parts[0] == ("采用匿名化技术。", [1])
     assert parts[1] == ("还使用加密。", [2])
     assert ("1. 访问控制", [3]) in [(s.strip(), n) for s, n in parts]

@@ -100,6 +100,7 @@ def test_errors_are_one_line_with_documented_codes(run_cli, tmp_path, args, code
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.model  # the ingest before it embeds with the real embedder
 def test_corrupt_model_file_is_a_clear_error(run_cli, tmp_path):
     fake = tmp_path / "fake.gguf"
     fake.write_text("not a model")

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from index.errors import ConfigError
+from assistant.config import ConfigError
 
 
 def test_precedence_defaults_file_env_flags(tmp_path):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from assistant.evaluation import metrics
-from index.errors import ConfigError
+from assistant.config import ConfigError
 
 
 def test_first_hit_rank_ignores_whitespace():

@@ -27,10 +27,11 @@ import pytest
 
 from index.errors import StoreError
 from index.search import Index
-from ingest import pipeline
+from ingest import lock
 from ingest.chunk import make_chunks
 from ingest.load import load_document
-from ingest.pipeline import Manifest, ingest
+from ingest.manifest import Manifest
+from ingest.pipeline import ingest
 
 SIZE, OVERLAP = 200, 40  # the CLI's defaults
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults"
@@ -245,9 +246,9 @@ def test_a_second_ingest_waits_for_the_first_and_nothing_is_lost(tmp_path):
     for i in range(6):
         write_doc(second / f"b{i:02d}.txt", rng)
     a = cli("ingest", first, data_dir=data)
-    lock = data / "index" / pipeline.LOCK_NAME
+    lock_file = data / "index" / lock.LOCK_NAME
     deadline = time.monotonic() + 300
-    while not (lock.exists() and lock.read_text().strip() == str(a.pid)):  # a holds the lock: it is ingesting
+    while not (lock_file.exists() and lock_file.read_text().strip() == str(a.pid)):  # a holds the lock: it is ingesting
         assert a.poll() is None and time.monotonic() < deadline, a.communicate()[1][-2000:]
         time.sleep(0.1)
     b = cli("ingest", second, data_dir=data)
@@ -281,7 +282,7 @@ def test_the_lock_makes_a_second_writer_wait(tmp_path):
         ingest(index, [folder], size=SIZE, overlap=OVERLAP, progress=False)
         done.set()
 
-    with pipeline.locked(index, quiet=True):
+    with lock.locked(index, quiet=True):
         t = threading.Thread(target=second)
         t.start()
         assert not done.wait(1.0), "the second ingest did not wait"
@@ -289,20 +290,20 @@ def test_the_lock_makes_a_second_writer_wait(tmp_path):
     assert done.wait(60)
     t.join()
     assert index.count() > 0
-    assert (tmp_path / "index" / pipeline.LOCK_NAME).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "index" / lock.LOCK_NAME).stat().st_mode & 0o777 == 0o600
 
 
 def test_rebuild_waits_for_a_running_ingest(tmp_path):
     index = Index(tmp_path / "index", FakeEmbedder(), chunker="test")
     cleared = threading.Event()
-    with pipeline.locked(index, quiet=True):
-        t = threading.Thread(target=lambda: (pipeline.clear_index(tmp_path / "index"), cleared.set()))
+    with lock.locked(index, quiet=True):
+        t = threading.Thread(target=lambda: (lock.clear_index(tmp_path / "index"), cleared.set()))
         t.start()
         assert not cleared.wait(1.0)
         assert (tmp_path / "index" / "chroma").exists()
     assert cleared.wait(30)
     t.join()
-    assert [p.name for p in (tmp_path / "index").iterdir()] == [pipeline.LOCK_NAME]
+    assert [p.name for p in (tmp_path / "index").iterdir()] == [lock.LOCK_NAME]
 
 
 # --------------------------------------------------------------------------- full or read-only disk
@@ -444,6 +445,7 @@ def _one_line(err: str) -> str:
     return lines[-1]
 
 
+@pytest.mark.model  # small_data is ingested with the real embedder
 def test_missing_or_non_gguf_model_says_what_to_do(run_cli, small_data, tmp_path):
     code, out, err = run_cli("ask", "青松湖观测站建于哪一年？", "--data-dir", small_data, "--model", tmp_path / "nope.gguf")
     assert code == 5 and "model file not found" in _one_line(err) and "--model" in err
@@ -494,6 +496,7 @@ def test_too_little_memory_for_the_context_says_lower_n_ctx(run_cli, small_data,
     assert code == 5 and "not enough memory" in _one_line(err) and "--n-ctx" in err
 
 
+@pytest.mark.model
 def test_an_index_built_another_way_is_refused_with_the_rebuild_command(run_cli, small_data, tmp_path):
     from assistant.llm.models import default_embedder_path
 

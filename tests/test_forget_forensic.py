@@ -180,7 +180,7 @@ import sys
 sys.path[:0] = sys.argv[1:3]
 from fakes import FakeEmbedder
 from index.search import Index
-from ingest.pipeline import forget
+from ingest.forget import forget
 forget(Index(sys.argv[3], FakeEmbedder(), chunker="kill"), "secret.txt")
 """
 
@@ -325,7 +325,7 @@ def test_forget_overwrites_the_forgotten_vectors_and_search_still_finds_the_rest
     from index import deleted_vectors
     from index.search import Index, indexed_text
     from index.types import Chunk
-    from ingest.pipeline import forget
+    from ingest.forget import forget
 
     if not overwrite:
         monkeypatch.setattr(deleted_vectors, "replace_deleted", lambda path: 0)

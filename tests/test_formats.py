@@ -25,7 +25,8 @@ from index.search import Fusion, Index
 from ingest.chunk import make_chunks
 from ingest.formats import Options
 from ingest.load import load_document
-from ingest.pipeline import forget, ingest
+from ingest.forget import forget
+from ingest.pipeline import ingest
 from fakes import FakeEmbedder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
@@ -194,8 +195,8 @@ def test_location_is_optional_metadata_so_old_indexes_keep_working(index):
 
 
 def test_citations_name_the_page_in_json_and_on_the_console(capsys):
-    from assistant import cli
-    from assistant.answer import where
+    from assistant.commands import _print_sources
+    from assistant.result import where
     from ingest.location import label, merge
 
     assert where(("引言",), (("page", 3),)) == {"page": 3, "section": "引言", "location": "p. 3"}
@@ -205,7 +206,7 @@ def test_citations_name_the_page_in_json_and_on_the_console(capsys):
     answer = SimpleNamespace(refused=False, lang="en", citations=[
         {"n": 1, "source": "report.pdf", "title": "报告", "start": 0, "end": 9, "snippet": "正文", "location": "p. 3"},
         {"n": 2, "source": "a.txt", "title": "文", "start": 5, "end": 9, "snippet": "正文"}])
-    cli._print_sources(answer, sys.stdout)
+    _print_sources(answer, sys.stdout)
     out = capsys.readouterr().out
     assert "[1] report.pdf p. 3 《报告》" in out and "[2] a.txt chars 5-9 《文》" in out
 

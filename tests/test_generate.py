@@ -4,7 +4,9 @@ from types import SimpleNamespace
 import pytest
 from conftest import needs_refused_overcommit
 
-from assistant.llm.local import GenStats, LlamaGenerator, _split_stop
+from assistant.llm.chat import ChatTemplate
+from assistant.llm.local import LlamaGenerator
+from assistant.llm.stream import GenStats, split_stop
 from index.errors import ModelError
 
 QUESTION = [
@@ -17,16 +19,15 @@ QUESTION = [
 
 
 def test_split_stop_holds_back_a_possible_stop_prefix():
-    assert _split_stop("答案是北京。\n\n", ["\n\n问题"]) == ("答案是北京。", "\n\n", False)
-    assert _split_stop("答案是北京。\n\n问题：", ["\n\n问题"]) == ("答案是北京。", "", True)
-    assert _split_stop("abc", []) == ("abc", "", False)
+    assert split_stop("答案是北京。\n\n", ["\n\n问题"]) == ("答案是北京。", "\n\n", False)
+    assert split_stop("答案是北京。\n\n问题：", ["\n\n问题"]) == ("答案是北京。", "", True)
+    assert split_stop("abc", []) == ("abc", "", False)
 
 
 def test_gguf_without_chat_template_is_refused():
-    g = LlamaGenerator.__new__(LlamaGenerator)  # no model load: only the template check
-    g._llm, g.model_path = SimpleNamespace(metadata={"general.name": "base"}), Path("base.gguf")
+    llm = SimpleNamespace(metadata={"general.name": "base"})  # no model load: only the template check
     with pytest.raises(ModelError, match="not a chat model .* use an instruct GGUF"):
-        g._chat_formatter()
+        ChatTemplate(llm, Path("base.gguf"))
 
 
 # -- the real model ------------------------------------------------------------------------

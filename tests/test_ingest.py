@@ -6,7 +6,10 @@ import pytest
 
 from index.errors import IndexMismatch
 from index.search import Index
-from ingest.pipeline import forget, ingest
+from ingest.forget import forget
+from ingest.pipeline import ingest
+
+pytestmark = pytest.mark.model  # every test here embeds with the real embedder
 
 SIZE, OVERLAP = 300, 60
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from index.errors import SkipFile
-from ingest.load import Document, clean, load_document, read_text
+from ingest.clean import clean
+from ingest.decode import read_text
+from ingest.load import Document, load_document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

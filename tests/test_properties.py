@@ -11,7 +11,10 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from index.errors import SkipFile
 from ingest.chunk import chunk_spans, make_chunks, split_sentences
-from ingest.load import Document, clean, content_hash, read_text
+from ingest.clean import clean
+from ingest.decode import read_text
+from ingest.load import Document
+from ingest.raw import content_hash
 from ingest.text import _is_heading_text, _norm_line
 
 # Pieces that exercise the rules: sentence enders of both scripts, closers,

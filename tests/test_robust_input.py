@@ -25,12 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from index.errors import ConfigError, SkipFile
+from assistant.config import ConfigError
+from index.errors import SkipFile
 from index.search import Index
-from ingest import load, pipeline
+from ingest import pipeline
+from ingest import raw as load  # read_file, and the os calls it makes, live in ingest.raw
 from ingest.chunk import make_chunks
-from ingest.load import MAX_BYTES, load_document
-from ingest.pipeline import Manifest, ingest
+from ingest.load import load_document
+from ingest.manifest import Manifest
+from ingest.pipeline import ingest
+from ingest.raw import MAX_BYTES
 
 SIZE, OVERLAP = 200, 40
 
@@ -368,24 +372,15 @@ class FakeGenerator:
 @pytest.fixture
 def assistant(tmp_path):
     """An Assistant over a real index (hashed vectors) and the fake generator."""
-    import threading as th
-
-    from assistant import config
-    from assistant.answer import Assistant
-    from index.search import Fusion
+    from assistant import Assistant, Settings
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("开源与闭源\n开源模型的优势在于成本低廉。开源社区贡献了大量改进。\n闭源模型的优势在于服务稳定。", encoding="utf-8")
     model = tmp_path / "fake.gguf"
     model.write_bytes(b"GGUF" + bytes(16))
-    settings = config.load({"data_dir": tmp_path / "data", "model": model, "n_ctx": 1024, "max_tokens": 128}, env={})
-    a = Assistant.__new__(Assistant)
-    a.settings, a.progress = settings, False
-    a.embedder = FakeEmbedder()
-    a.index = Index(settings.index_dir, a.embedder, chunker="test")
-    a.fusion = Fusion(dense=settings.dense_weight, lexical=settings.lexical_weight)
-    a._generator, a._generator_lock, a._sent = FakeGenerator(model), th.Lock(), th.local()
+    settings = Settings.load({"data_dir": tmp_path / "data", "model": model, "n_ctx": 1024, "max_tokens": 128}, env={})
+    a = Assistant(settings, progress=False, generator=FakeGenerator(model), embedder=FakeEmbedder())
     run_ingest(a.index, docs)
     return a
 

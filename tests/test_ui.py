@@ -16,8 +16,8 @@ import pytest
 
 from assistant.web import library
 from assistant.web import views
-from assistant.answer import Answer
-from index.errors import ConfigError
+from assistant.result import Answer
+from assistant.config import ConfigError
 from index.search import Index
 
 GOLD = "002_f02664d2df2309cc.txt"
@@ -244,6 +244,7 @@ def test_upload_names_stay_inside_the_uploads_folder(name, safe):
     assert library.safe_name(name) == safe
 
 
+@pytest.mark.model  # the embedder fixture loads the real embedding model
 def test_save_upload_refuses_big_and_unknown_files(tmp_path, embedder, monkeypatch):
     index = Index(tmp_path / "index", embedder, chunker="test")
     folder = tmp_path / "uploads"
@@ -261,6 +262,7 @@ def test_save_upload_refuses_big_and_unknown_files(tmp_path, embedder, monkeypat
     assert not folder.exists() or not any(folder.iterdir())
 
 
+@pytest.mark.model  # the embedder fixture loads the real embedding model
 def test_save_upload_never_follows_a_planted_link(tmp_path, embedder):
     index = Index(tmp_path / "index", embedder, chunker="test")
     folder = tmp_path / "uploads"

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.errors import ConfigError
+from assistant.config import ConfigError
 
 KINDS = {"fact", "list", "compare", "synthesis", "unanswerable"}
 

@@ -4,8 +4,9 @@ The server is llama-cpp-python's own (``python -m llama_cpp.server``) or llama.c
 ``llama-server``; it runs the GGUF. This side keeps what decides the answer: the
 prompt is rendered here with the chat template stored in the *same* GGUF and counted
 with its tokenizer (loaded with ``vocab_only``: about 0.4 s and 90 MB, no weights),
-marker text inside the messages defused as assistant.llm.local does (the server
-tokenizes the whole text with special tokens on), and the rendered text goes to ``/v1/completions`` (streamed as server-sent events)
+both through assistant.llm.chat as the in-process generator does, marker text inside
+the messages defused (the server tokenizes the whole text with special tokens on), and
+the rendered text goes to ``/v1/completions`` (streamed as server-sent events)
 with the sampling of ``assistant.llm.local``: greedy at temperature 0, no repeat
 penalty, the same seed, stopped at the template's end-of-turn markers. So at
 temperature 0 the server writes the tokens the in-process model would have written.
@@ -13,7 +14,7 @@ At start it checks that the server tokenizes like the local GGUF (a server runni
 another model would be refused), through llama-cpp-python's ``/extras/tokenize`` or
 llama-server's ``/tokenize``.
 
-Standard library and httpx only. Several threads may stream at once: the server
+HTTP through httpx only (no OpenAI client). Several threads may stream at once: the server
 queues the requests (llama_cpp.server must run with ``--interrupt_requests false``,
 or a new request cuts the running one off), and each thread sees its own
 ``last_stats``.
@@ -28,8 +29,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from assistant.llm.local import _END_OF_TURN, GenStats, _install_log_callback, check_room, _llama_said, _split_stop
+from assistant.llm import llama
+from assistant.llm.chat import ChatTemplate
 from assistant.llm.models import check_gguf
+from assistant.llm.stream import SAMPLING, GenStats, check_room, split_stop
 from index.errors import ModelError
 
 log = logging.getLogger("assistant.llm.remote")
@@ -47,76 +50,18 @@ def api_base(url: str) -> str:
     return base if base.endswith("/v1") else base + "/v1"
 
 
-class _Vocab:
-    """The GGUF's chat template and tokenizer, as assistant.llm.local.LlamaGenerator uses them."""
-
-    def __init__(self, model_path: Path):
-        _install_log_callback()
-        from llama_cpp import Llama
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        try:
-            self.llm = Llama(model_path=str(model_path), vocab_only=True, n_ctx=64, verbose=False)
-        except ValueError:
-            raise ModelError(f"cannot read the vocabulary of {model_path} ({_llama_said()}): check --model") from None
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise ModelError(f"{model_path} is not a chat model (no chat template); use an instruct GGUF")
-        model = self.llm._model  # token texts are only reachable through the internal model
-        eos, bos = self.llm.token_eos(), self.llm.token_bos()
-        self.eos_text = model.token_get_text(eos) if eos != -1 else ""
-        self.bos = bos
-        self.formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=self.eos_text,
-            bos_token=model.token_get_text(bos) if bos != -1 else "",
-            add_generation_prompt=True,
-        )
-        # The server stops at end-of-generation tokens itself; the markers as text too, in case.
-        self.stops = [m for m in _END_OF_TURN if m in template]
-        if self.eos_text and self.eos_text not in self.stops:
-            self.stops.append(self.eos_text)
-        self.special_texts = self._special_texts()
-
-    def _special_texts(self) -> list[str]:
-        """The strings of the vocabulary's control tokens (<|im_start|>, ...), longest first."""
-        import llama_cpp
-
-        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
-        wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
-        texts = {self.llm._model.token_get_text(t) for t in range(self.llm.n_vocab())
-                 if llama_cpp.llama_vocab_get_attr(vocab, t) & wanted}
-        return sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
-
-    def defuse(self, text: str) -> str:
-        """Marker text inside a message (a document can hold "<|im_start|>system") broken up
-        by a word joiner, so that the server, which tokenizes the whole prompt with special
-        tokens on, never turns it into a real marker. Text without markers is unchanged."""
-        for marker in self.special_texts:
-            if marker in text:
-                text = text.replace(marker, marker[0] + "\u2060" + marker[1:])
-        return text
-
-    def render(self, messages: list[dict]) -> str:
-        """The prompt as the server gets it: the template's markers, the messages defused."""
-        return self.formatter(messages=[{**m, "content": self.defuse(str(m["content"]))} for m in messages]).prompt
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-
-    def tokens(self, messages: list[dict]) -> list[int]:
-        import llama_cpp
-
-        tokens = self.tokenize(self.render(messages))
-        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
-        # BOS the way llama.cpp adds it, unless the template already wrote it
-        if llama_cpp.llama_vocab_get_add_bos(vocab) and self.bos != -1 and tokens[:1] != [self.bos]:
-            tokens.insert(0, self.bos)
-        return tokens
+def _chat_template(model_path: Path) -> ChatTemplate:
+    """The GGUF's chat template and tokenizer, without its weights."""
+    llama.install_log_callback()
+    try:
+        llm = llama.load(model_path, vocab_only=True, n_ctx=64, verbose=False)
+    except ValueError:
+        raise ModelError(f"cannot read the vocabulary of {model_path} ({llama.llama_said()}): check --model") from None
+    return ChatTemplate(llm, model_path)
 
 
 class RemoteGenerator:
-    """The ``Generator`` protocol of assistant.llm.local over a model server at ``url``."""
+    """The ``Generator`` protocol of assistant.llm.stream over a model server at ``url``."""
 
     def __init__(self, url: str, model_path: Path, *, n_ctx: int = 4096, seed: int = 0):
         import httpx
@@ -126,14 +71,16 @@ class RemoteGenerator:
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
         self.seed = seed
-        self._vocab = _Vocab(self.model_path)
+        self.chat = _chat_template(self.model_path)
+        # The server stops at end-of-generation tokens itself; the markers as text too, in case.
+        self._stops = self.chat.end_of_turn_texts()
         self._local = threading.local()  # each thread's last_stats: questions may run side by side
         self._http = httpx.Client(
             timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=None),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=8),
             trust_env=False,  # never through a proxy named in the environment
         )
-        self.server_model = self._check_server()
+        self._check_server()
 
     # -------------------------------------------------------------- protocol
 
@@ -142,10 +89,12 @@ class RemoteGenerator:
         return getattr(self._local, "stats", None) or GenStats()
 
     def render(self, messages: list[dict]) -> str:
-        return self._vocab.render(messages)
+        """The prompt as the server gets it: the template's markers, the messages defused
+        (the server tokenizes the whole text with special tokens on)."""
+        return self.chat.render_defused(messages)
 
     def count_tokens(self, messages: list[dict]) -> int:
-        return len(self._vocab.tokens(messages))
+        return len(self.chat.defused_tokens(messages))
 
     def stream(
         self,
@@ -166,11 +115,11 @@ class RemoteGenerator:
             "prompt": self.render(messages),
             "max_tokens": max_tokens,
             "stream": True,
-            "stop": list(dict.fromkeys(self._vocab.stops + stops)),
+            "stop": list(dict.fromkeys(self._stops + stops)),
             "seed": self.seed,
             # assistant.llm.local's sampling: greedy at 0, else these; never a repeat penalty
             "temperature": max(temperature, 0.0),
-            **({"top_k": 40, "top_p": 0.95, "min_p": 0.05} if temperature > 0 else {}),
+            **(SAMPLING if temperature > 0 else {}),
             "repeat_penalty": 1.0,
             "frequency_penalty": 0.0,
             "presence_penalty": 0.0,
@@ -192,8 +141,8 @@ class RemoteGenerator:
             return ModelError(f"the model server at {self.url} broke off while {doing}: {type(err).__name__}")
         return ModelError(f"the model server at {self.url} failed while {doing}: {err}")
 
-    def _check_server(self) -> str:
-        """The server's model name; refuse a server whose tokenizer differs from the local GGUF's."""
+    def _check_server(self) -> None:
+        """Refuse a server whose tokenizer differs from the local GGUF's."""
         import httpx
 
         try:
@@ -203,7 +152,7 @@ class RemoteGenerator:
         except (httpx.HTTPError, ValueError) as err:
             raise self._fail(err, "listing its models") from None
         probe = self.render(_PROBE)
-        mine = self._vocab.tokenize(probe)
+        mine = self.chat.tokenize(probe)
         root = self.url[: -len("/v1")]
         theirs = None
         for path, body in (("/extras/tokenize", {"input": probe}),  # llama_cpp.server
@@ -219,14 +168,13 @@ class RemoteGenerator:
         if theirs is None:
             log.warning("model server %s has no tokenize endpoint: cannot check it runs %s", self.url, self.model_path.name)
         else:
-            if theirs[:1] == [self._vocab.bos] and mine[:1] != [self._vocab.bos]:
+            if theirs[:1] == [self.chat.bos] and mine[:1] != [self.chat.bos]:
                 theirs = theirs[1:]  # llama_cpp.server adds BOS where the vocabulary asks for it
             if theirs != mine:
                 raise ModelError(
                     f"the model server at {self.url} runs another model than {self.model_path.name} "
                     f"({', '.join(listed) or 'unnamed'}; their tokenizers differ): give --model the GGUF the server runs"
                 )
-        return listed[0] if listed else ""
 
     def _generate(self, body: dict, n_prompt: int, stops: list[str]) -> Iterator[str]:
         import httpx
@@ -254,7 +202,7 @@ class RemoteGenerator:
                     if not piece:
                         continue
                     pending += piece
-                    out, pending, hit = _split_stop(pending, stops)
+                    out, pending, hit = split_stop(pending, stops)
                     if out:
                         shown += out
                         yield out
@@ -267,17 +215,12 @@ class RemoteGenerator:
             raise self._fail(err, "answering") from None
         finally:
             end = time.perf_counter()
-            stats.total_ms = (end - start) * 1000
             stats.completion_tokens = int(
                 usage.get("completion_tokens") or usage.get("timings.predicted_n")
-                or (len(self._vocab.tokenize(shown)) if shown else 0)  # llama_cpp.server streams no counts
+                or (len(self.chat.tokenize(shown)) if shown else 0)  # llama_cpp.server streams no counts
             )
             stats.cached_tokens = int(usage.get("timings.cache_n") or 0)
-            if first_at is not None:
-                stats.ttft_ms = (first_at - start) * 1000
-                if stats.completion_tokens > 1 and end > first_at:
-                    stats.tokens_per_s = (stats.completion_tokens - 1) / (end - first_at)
-            self._local.stats = stats
+            self._local.stats = stats.timed(start, first_at, end)
 
     def close(self) -> None:
         self._http.close()

@@ -55,7 +55,7 @@ def _servers(settings: Settings) -> list[dict]:
 
 def privacy_report(settings: Settings) -> dict:
     from assistant.servers import index_root
-    from ingest.pipeline import last_wipe
+    from ingest.wipe import last_wipe
 
     guard = egress.current()
     session, since_install = usage_totals(settings)
@@ -93,7 +93,7 @@ def privacy_report(settings: Settings) -> dict:
 
 
 def describe_wipe(w: dict) -> str:
-    """What a wipe record (ingest.pipeline.wipe) says, in one line a user can read."""
+    """What a wipe record (ingest.wipe.wipe) says, in one line a user can read."""
     c = w.get("check", {})
     checked = (f"{c.get('pieces', 0)} pieces of the removed text searched for in all {c.get('files', 0)} files of the index "
                f"({c.get('bytes', 0) / 1e6:.1f} MB): {c.get('found', 0)} found")

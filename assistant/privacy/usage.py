@@ -12,7 +12,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from assistant import servers
 from assistant.config import Settings
+from assistant.privacy import egress
 from index.files import append_line
 
 SESSION = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"  # this process
@@ -22,6 +24,30 @@ EGRESS_LOG = "egress.jsonl"
 
 def egress_log(settings: Settings) -> Path:
     return settings.logs_dir / EGRESS_LOG
+
+
+def refused_count() -> int:
+    """Connections the egress guard has refused so far in this process."""
+    guard = egress.current()
+    return guard.count if guard else 0
+
+
+def account(settings: Settings, answer, refused_before: int) -> dict:
+    """One answer's privacy figures, recorded in the ledger (and the debug log when asked for).
+
+    What a hosted model would have had to receive: every prompt built for this answer
+    (rewrite or translation included); what left the machine: nothing, unless the model
+    runs on a server elsewhere (llm_url): then those prompts."""
+    made = answer.privacy
+    privacy = {
+        "would_upload_bytes": made.get("prompt_bytes", 0) or len(answer.question.encode("utf-8")),
+        "document_bytes": made.get("document_bytes", 0),
+        "sent_bytes": made.get("prompt_bytes", 0) if servers.off_machine(settings.llm_url) else 0,
+        "refused_attempts": refused_count() - refused_before,
+    }
+    record_question(settings, privacy)
+    debug_record(settings, answer)
+    return privacy
 
 
 def record_question(settings: Settings, privacy: dict) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from index.errors import Error, SkipFile
 from index.search import Index
 from ingest.formats import check_content
-from ingest.load import SUFFIXES, content_hash, read_file
-from ingest.pipeline import Manifest
+from ingest.load import SUFFIXES
+from ingest.raw import content_hash, read_file
+from ingest.manifest import Manifest
 
 UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes; a text document this large is almost surely a mistake
 NAME_MAX = 100  # characters of the stem kept in a saved name

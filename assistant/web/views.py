@@ -13,7 +13,7 @@ from datetime import datetime
 from html import escape
 
 from assistant import cite
-from assistant.answer import Answer
+from assistant.result import Answer
 from assistant.web.library import Row
 from assistant.web.text import TEXT
 from ingest.chunk import split_sentences
@@ -96,7 +96,7 @@ def _rank(answer: Answer, passage) -> int:
 
 def citations(answer: Answer, lang: str, page_image=None) -> str:
     t = TEXT[lang]
-    sentences = cite.split_sentences(answer.text)
+    sentences = cite.cited_sentences(answer.text)
     items = []
     for c in answer.citations:
         passage = answer.passages[c["n"] - 1]
