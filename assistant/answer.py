@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Callable
 
 from assistant import cite, evidence, prompt, result, servers
-from assistant.config import Settings
+from assistant.config import ConfigError, Settings
 from assistant.llm.slot import ModelSlot
 from assistant.privacy import usage
 from assistant.result import Answer
 from assistant.retrieve import Retrieval, Retriever, prompt_bytes
 from index.embed import SentenceTransformerEmbedder
-from assistant.config import ConfigError
 from index.search import Index
 from ingest.chunk import CHUNKER_VERSION
 

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from assistant.evaluation import metrics
 from assistant.config import ConfigError
+from assistant.evaluation import metrics
 
 
 def test_first_hit_rank_ignores_whitespace():

@@ -14,10 +14,9 @@ from html import escape
 
 import pytest
 
-from assistant.web import library
-from assistant.web import views
-from assistant.result import Answer
 from assistant.config import ConfigError
+from assistant.result import Answer
+from assistant.web import library, views
 from index.search import Index
 
 GOLD = "002_f02664d2df2309cc.txt"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant.result import Answer
 from assistant.llm.models import describe
 from assistant.privacy.report import privacy_report
+from assistant.result import Answer
 from assistant.web import library, views
 from assistant.web.engine import Engine
 from assistant.web.layout import Page
