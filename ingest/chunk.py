@@ -11,6 +11,7 @@ import re
 from typing import Iterable
 
 from index.types import Chunk
+from ingest.gc_paused import gc_paused
 from ingest.load import Document
 from ingest.location import span_location
 
@@ -23,6 +24,9 @@ _SOFT_BREAKS = "，、,；;：: \t"  # where an over-long sentence is preferably
 _CJK_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f]")
 # Only these characters can end a span: the scan jumps from one to the next.
 _CANDIDATES = re.compile("[\n." + re.escape(_CJK_ENDERS + _LATIN_ENDERS) + "]")
+# A line break or a CJK ender always ends one, with the enders, closers and whitespace after it.
+_SURE_END = re.compile("(?:\n|[" + re.escape(_CJK_ENDERS) + "][" + re.escape(_CJK_ENDERS + _LATIN_ENDERS + _CLOSERS) + "]*)\\s*")
+_WORD_BEFORE = re.compile(r"[\w.]*$")
 _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "fig", "no", "vol", "approx", "cf"})
 
 
@@ -43,7 +47,7 @@ def _period_ends_sentence(text: str, i: int, j: int) -> bool:
         return i > 0 and _is_cjk(text[i - 1]) and _is_cjk(text[j])
     if i == 0 or not text[i - 1].isalpha():
         return False
-    word = re.search(r"[\w.]*$", text[max(0, i - 20):i]).group(0)
+    word = _WORD_BEFORE.search(text, max(0, i - 20), i).group(0)
     if "." in word or word.lower() in _ABBREVIATIONS:
         return False
     k = j
@@ -66,22 +70,20 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if found is None:
             break
         i = found.start()
+        sure = _SURE_END.match(text, i)
+        if sure is not None:
+            spans.append((start, sure.end()))
+            start = i = sure.end()
+            continue
         c = text[i]
         end = None
-        if c == "\n":
-            end = i + 1
-        elif c in _CJK_ENDERS:
-            j = i + 1
-            while j < n and (text[j] in _CJK_ENDERS or text[j] in _LATIN_ENDERS or text[j] in _CLOSERS):
-                j += 1
-            end = j
-        elif c in _LATIN_ENDERS:
+        if c in _LATIN_ENDERS:
             j = i + 1
             while j < n and (text[j] in _LATIN_ENDERS or text[j] in _CLOSERS):
                 j += 1
             if j == n or text[j].isspace() or _is_cjk(text[j]):
                 end = j
-        elif c == ".":
+        else:  # "."
             j = i + 1
             while j < n and text[j] in _CLOSERS:
                 j += 1
@@ -177,6 +179,7 @@ def _sha1(s: str) -> str:
     return hashlib.sha1(s.encode("utf-8")).hexdigest()
 
 
+@gc_paused
 def make_chunks(doc: Document, size: int, overlap: int) -> list[Chunk]:
     """Chunks of ``doc`` with stable ids and the heading path in force at each chunk's start."""
     spans = chunk_spans(doc.text, size, overlap, breaks=(h[0] for h in doc.headings))

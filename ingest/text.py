@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)  # a 50 MB text is a million of them
 class _Line:
     text: str
     level: int = 0  # 1..6 for a heading line

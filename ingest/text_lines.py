@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.text import _BULLET_RE, TITLE_MAX, _Line, _norm_line
+from ingest.text import _BULLET_RE, _SPACES_RE, _ZERO_WIDTH_RE, TITLE_MAX, _Line, _norm_line
 
 _MD_IMAGE_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MD_LINK_RE = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
@@ -42,28 +42,29 @@ _MD_LINK_DEF_RE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S+")  # "[1]: https://..." 
 
 
 def _text_lines(raw: str, markdown: bool) -> list[_Line]:
+    if not markdown:  # _norm_line on every line, done to the whole text at once: no class here holds "\n"
+        return [_Line(line.strip()) for line in _SPACES_RE.sub(" ", _ZERO_WIDTH_RE.sub("", raw)).split("\n")]
     lines: list[_Line] = []
     fence = None
     for line in raw.split("\n"):
-        if markdown:
-            m = _FENCE_RE.match(line)
-            if m and (fence is None or m.group(1) == fence):
-                fence = None if fence else m.group(1)
-                continue
-            if fence:
-                lines.append(_Line(line.rstrip(), 0, True))
-                continue
-            m = _ATX_RE.match(line)
-            if m:
-                lines.append(_Line(_norm_line(_markdown_inline(m.group(2))), len(m.group(1))))
-                continue
-            if re.match(r"^ {0,3}(={3,}|-{3,})\s*$", line) and lines and 0 < len(lines[-1].text) <= TITLE_MAX \
-                    and not lines[-1].level and not lines[-1].verbatim and not _BULLET_RE.match(lines[-1].text):
-                lines[-1].level = 1 if "=" in line else 2  # setext heading underline
-                continue
-            if _MD_LINK_DEF_RE.match(line):
-                continue
-            line = _markdown_inline(re.sub(r"^(?: {0,3}>[ \t]?)+", "", line))  # blockquote markers
+        m = _FENCE_RE.match(line)
+        if m and (fence is None or m.group(1) == fence):
+            fence = None if fence else m.group(1)
+            continue
+        if fence:
+            lines.append(_Line(line.rstrip(), 0, True))
+            continue
+        m = _ATX_RE.match(line)
+        if m:
+            lines.append(_Line(_norm_line(_markdown_inline(m.group(2))), len(m.group(1))))
+            continue
+        if re.match(r"^ {0,3}(={3,}|-{3,})\s*$", line) and lines and 0 < len(lines[-1].text) <= TITLE_MAX \
+                and not lines[-1].level and not lines[-1].verbatim and not _BULLET_RE.match(lines[-1].text):
+            lines[-1].level = 1 if "=" in line else 2  # setext heading underline
+            continue
+        if _MD_LINK_DEF_RE.match(line):
+            continue
+        line = _markdown_inline(re.sub(r"^(?: {0,3}>[ \t]?)+", "", line))  # blockquote markers
         lines.append(_Line(_norm_line(line)))
     return lines
 

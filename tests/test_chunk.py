@@ -224,3 +224,35 @@ def test_known_id_format():
     (chunk,) = make_chunks(doc, 300, 60)
     assert chunk.id == "47ddfe38-0-97a87bf5"  # sha1("x.txt")[:8]-start-sha1(text)[:8]
     assert CHUNKER_VERSION == "1"
+
+
+def test_cleaning_and_chunking_pause_the_collector_and_always_give_it_back():
+    import gc
+
+    from ingest.gc_paused import gc_paused
+
+    seen = []
+
+    @gc_paused
+    def inner(fail):
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("bad input")
+
+    @gc_paused
+    def outer():
+        inner(False)
+        seen.append(gc.isenabled())
+
+    assert gc.isenabled()
+    outer()
+    assert seen == [False, False] and gc.isenabled()  # the nested call did not switch it back on early
+    with pytest.raises(ValueError):
+        inner(True)
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        inner(False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
