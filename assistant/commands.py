@@ -7,6 +7,7 @@ import shutil
 import sys
 
 from assistant.answer import Assistant
+from assistant.terminal import LiveAnswer
 
 
 def _assistant(settings, *, progress=True, preload=False) -> Assistant:
@@ -68,23 +69,19 @@ def cmd_ask(args, settings) -> int:
     a = _assistant(settings, preload=True)
     a.model_path()  # a bad --model fails now, before any ingest work
     _print_report_if_any(a.ensure_ingested())
-    stream = None if args.json else (lambda t: print(t, end="", flush=True))
-    answer = a.ask(args.question, on_token=stream)
     if args.json:
-        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        print(json.dumps(a.ask(args.question).to_json(), ensure_ascii=False, indent=2))
         return 0
-    print()
-    _print_checked(answer)
+    live = LiveAnswer(sys.stdout)
+    _print_checked(a.ask(args.question, on_token=live.token), live)
     return 0
 
 
-def _print_checked(answer) -> None:
-    """The streamed text is the model's; if checking changed it, show the checked version too."""
+def _print_checked(answer, live: LiveAnswer) -> None:
+    """The checked answer, in place of the streamed one, then its notes and sources."""
+    live.finish(answer.text, "Checked answer:" if answer.lang != "zh" else "核对后的回答：")
     for notice in answer.notices:
         print(f"note: {notice}", file=sys.stderr)
-    if answer.text != answer.raw:
-        label = "Checked answer:" if answer.lang != "zh" else "核对后的回答："
-        print(f"\n{label}\n{answer.text}")
     _print_sources(answer, sys.stdout)
 
 
@@ -101,9 +98,9 @@ def cmd_chat(args, settings) -> int:
             return 0
         if not question:
             return 0
-        answer = a.ask(question, history=history, on_token=lambda t: print(t, end="", flush=True))
-        print()
-        _print_checked(answer)
+        live = LiveAnswer(sys.stdout)
+        answer = a.ask(question, history=history, on_token=live.token)
+        _print_checked(answer, live)
         if answer.search_query != question:
             print(f"(searched for: {answer.search_query})", file=sys.stderr)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]

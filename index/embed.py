@@ -194,11 +194,14 @@ class _OnnxModel:
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         from tqdm import tqdm
 
-        for batch in tqdm(batches, desc="embed", unit="batch", disable=not progress, leave=False):
-            vectors = self._run([texts[i] for i in batch])
-            if out.shape[1] == 0:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[batch] = vectors
+        # Counted in texts, so a large file shows its rate and time left; shown only past a second.
+        with tqdm(total=len(texts), desc="embed", unit="chunk", disable=not progress, leave=False, delay=1.0) as bar:
+            for batch in batches:
+                vectors = self._run([texts[i] for i in batch])
+                if out.shape[1] == 0:
+                    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+                out[batch] = vectors
+                bar.update(len(batch))
         return out
 
     def _run(self, texts: list[str]):

@@ -172,9 +172,12 @@ class LexicalIndex:
 
     def add(self, items: Iterable[tuple[str, str]]) -> None:
         """Index (chunk id, text) pairs; an id already present is replaced."""
+        counted: dict[str, dict[str, int]] = {}  # a text repeated in a file is tokenized once (never mutated: shared)
         for cid, text in items:
             self.remove([cid])
-            self._insert(cid, dict(Counter(tokenize(text, self.cache_dir))))
+            if text not in counted:
+                counted[text] = dict(Counter(tokenize(text, self.cache_dir)))
+            self._insert(cid, counted[text])
 
     def _insert(self, cid: str, tf: dict[str, int]) -> None:
         self._compiled = None

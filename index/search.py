@@ -164,10 +164,12 @@ class Index:
     def add(self, chunks: Sequence[Chunk], *, progress: bool = False) -> None:
         if not chunks:
             return
-        vectors = self.embedder.embed([indexed_text(c) for c in chunks], progress=progress)
+        texts = [indexed_text(c) for c in chunks]
+        unique = list(dict.fromkeys(texts))  # a repeated paragraph or page is embedded once
+        vector_of = dict(zip(unique, self.embedder.embed(unique, progress=progress)))
         with self._lock:
-            self.store.upsert(chunks, vectors)
-            self.lexical.add((c.id, indexed_text(c)) for c in chunks)
+            self.store.upsert(chunks, [vector_of[t] for t in texts], progress=progress)
+            self.lexical.add(zip((c.id for c in chunks), texts))
             self.lexical.save()
 
     def remove(self, ids: Sequence[str]) -> None:

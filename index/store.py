@@ -160,15 +160,20 @@ class VectorStore:
             offset += _BATCH
 
     @_translated("writing chunks")
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        for i in range(0, len(chunks), _BATCH):
-            part = chunks[i : i + _BATCH]
-            self._col.upsert(
-                ids=[c.id for c in part],
-                embeddings=[list(v) for v in vectors[i : i + _BATCH]],
-                documents=[c.text for c in part],
-                metadatas=[_to_meta(c) for c in part],
-            )
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], *, progress: bool = False) -> None:
+        from tqdm import tqdm
+
+        # Chroma writes ~1,000 chunks/s (text search index included): a large file shows it.
+        with tqdm(total=len(chunks), desc="write", unit="chunk", disable=not progress, leave=False, delay=1.0) as bar:
+            for i in range(0, len(chunks), _BATCH):
+                part = chunks[i : i + _BATCH]
+                self._col.upsert(
+                    ids=[c.id for c in part],
+                    embeddings=[list(v) for v in vectors[i : i + _BATCH]],
+                    documents=[c.text for c in part],
+                    metadatas=[_to_meta(c) for c in part],
+                )
+                bar.update(len(part))
         self._bump()
 
     @_translated("deleting chunks")

@@ -217,18 +217,19 @@ def _ingest_file(index: Index, path: Path, source: str, indexed: tuple[set[str],
         report.redacted[kind] = report.redacted.get(kind, 0) + n
     report.ocr_pages += doc.ocr_pages
     report.ocr_skipped += doc.ocr_skipped
-    _replace_chunks(index, source, chunks, bool(hashes), report, removals)
+    _replace_chunks(index, source, chunks, bool(hashes), report, removals, progress)
     return {"hash": digest, "chunks": len(chunks), **({"ocr_skipped": doc.ocr_skipped} if doc.ocr_skipped else {})}
 
 
-def _replace_chunks(index: Index, source: str, chunks: list, indexed: bool, report: Report, removals: Removals) -> None:
+def _replace_chunks(index: Index, source: str, chunks: list, indexed: bool, report: Report, removals: Removals,
+                    progress: bool) -> None:
     """Make ``chunks`` the source's chunks in the index; ``indexed``: Chroma holds some of it already."""
     old = {c.id: c for c in index.chunks_of(source)} if indexed else {}
     # New chunks go in before old ones go out, and only those Chroma lacks (a
     # repair after a crash embeds nothing twice); a crash in between leaves
     # hashes or counts the manifest does not confirm, which the next run redoes.
     fresh = [c for c in chunks if old.get(c.id) != c]
-    index.add(fresh)
+    index.add(fresh, progress=progress)
     new = {c.id for c in chunks}
     stale = sorted(set(old) - new)
     removals.remove(index, [old[cid] for cid in stale])

@@ -74,6 +74,11 @@ def test_console_script_streams_an_answer_with_sources(data_dir, gguf_path, proj
     assert proc.returncode == 0, proc.stderr
     assert "来源：" in proc.stdout and "004_c522dbecc065bacf.txt" in proc.stdout
     assert "Traceback" not in proc.stderr
+    answer = proc.stdout.split("\n来源：")[0].strip()
+    # Piped, the answer is printed once, checked: neither the stream nor a second copy under a label.
+    assert answer and "核对后的回答" not in proc.stdout and "\x1b" not in proc.stdout
+    first = answer.splitlines()[0]
+    assert proc.stdout.count(first) == 1
 
 
 def test_status_without_loading_models(run_cli, data_dir):

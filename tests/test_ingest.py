@@ -154,3 +154,32 @@ def test_hybrid_search_finds_gold_passages(index, corpus):
     assert any("闭源模型的盈利主要通过软件的许可证费用" in h.chunk.text.replace(" ", "") for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert index.search("   ", 5) == []
+
+
+def test_a_repeated_paragraph_is_embedded_once_and_every_chunk_keeps_a_vector(tmp_path, embedder, capsys):
+    from index.search import indexed_text
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "log.txt").write_text("服务器每天凌晨备份一次数据。备份完成后发送通知。\n" * 20000 + "唯一的一句：密钥每季度轮换。\n", encoding="utf-8")
+    index = Index(tmp_path / "index", embedder, chunker="test")
+    embedded: list[str] = []
+    real = embedder.embed
+
+    def spy(texts, *, progress=False):
+        embedded.extend(texts)
+        return real(texts, progress=progress)
+
+    embedder.embed = spy
+    try:
+        ingest(index, [docs], size=SIZE, overlap=OVERLAP, progress=True)
+    finally:
+        del embedder.embed
+    chunks = index.store.chunks()
+    texts = {indexed_text(c) for c in chunks}
+    assert len(chunks) > 1500 and len(embedded) == len(texts) < 10  # thousands of chunks, a handful of texts
+    assert index.lexical.ids() == {c.id for c in chunks}
+    got = index.store._col.get(ids=[c.id for c in chunks[:3]], include=["embeddings"])["embeddings"]
+    assert all(abs(a - b) < 1e-6 for a, b in zip(got[0], embedder.embed([indexed_text(chunks[0])])[0]))
+    assert any("密钥每季度轮换" in h.chunk.text for h in index.search("密钥多久轮换一次？", 3))
+    assert "write" in capsys.readouterr().err  # a file this large shows its progress inside it

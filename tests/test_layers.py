@@ -20,6 +20,7 @@ LINES = [
     ["assistant/retrieve.py", "assistant/evidence.py", "assistant/result.py"],
     ["assistant/llm/", "assistant/servers.py"],
     ["assistant/prompt.py", "assistant/cite.py", "assistant/config.py"],
+    ["assistant/terminal.py"],
     ["ingest/"],
     ["index/"],
 ]

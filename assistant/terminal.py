@@ -1,0 +1,62 @@
+"""An answer shown once: streamed as the model writes it, then replaced in place by the checked answer.
+
+On a terminal the user watches the model's words come, and when the citation
+checker changed them the streamed lines are erased and the checked answer is
+printed where they were, so nothing is read twice. Piped output gets only the
+checked answer, once. When the streamed text has scrolled past the top of the
+window it cannot be erased; the checked answer then follows under a label.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from typing import TextIO
+
+
+def screen_rows(text: str, columns: int) -> int:
+    """Rows ``text`` takes when written from the start of a row, counting the row the cursor ends on."""
+    rows = 0
+    for line in text.split("\n"):
+        width = sum(_width(c) for c in line)
+        rows += max(1, -(-width // columns))
+    return rows
+
+
+def _width(c: str) -> int:
+    if unicodedata.combining(c):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+
+
+class LiveAnswer:
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.live = out.isatty()
+        self.shown = ""
+
+    def token(self, text: str) -> None:
+        if self.live:
+            self.out.write(text)
+            self.out.flush()
+            self.shown += text
+
+    def finish(self, answer: str, label: str) -> None:
+        """Leave ``answer`` on screen (followed by a line break) as the final text."""
+        if not self.live:
+            self.out.write(answer + "\n")
+        elif answer == self.shown.strip():
+            self.out.write("\n")
+        else:
+            try:
+                size = os.get_terminal_size(self.out.fileno())
+            except (OSError, ValueError):
+                size = os.terminal_size((80, 24))
+            rows = screen_rows(self.shown, size.columns)
+            if rows < size.lines:
+                up = f"\x1b[{rows - 1}A" if rows > 1 else ""
+                self.out.write(f"\r{up}\x1b[J{answer}\n")  # to the first streamed row, erase to the end, rewrite
+            else:
+                self.out.write(f"\n\n{label}\n{answer}\n")
+        self.out.flush()
+        self.shown = ""
