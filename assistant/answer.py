@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from assistant import cite, evidence, prompt, result, servers
+from assistant import cite, evidence, preview, prompt, result, servers
 from assistant.config import ConfigError, Settings
 from assistant.llm.slot import ModelSlot
 from assistant.privacy import usage
@@ -114,18 +114,23 @@ class Assistant:
         *,
         history: list[dict] | None = None,
         on_token: Callable[[str], None] | None = None,
+        on_preview: Callable[[str, str], None] | None = None,
         k: int | None = None,
         retrieval: Retrieval | None = None,
     ) -> Answer:
-        """Answer from the top k chunks (of ``retrieval`` when given, e.g. by an evaluation that ranked more)."""
+        """Answer from the top k chunks (of ``retrieval`` when given, e.g. by an evaluation that ranked more).
+
+        ``on_token`` gets the model's text as it is written; ``on_preview``, before the
+        model starts, sentences quoted from the passages that pass the answer's checks
+        (assistant.preview) and the question's language."""
         refused_before = usage.refused_count()
         question, cut = self.retriever.prepare(question)
-        answer = self._ask(question, history, on_token, k, retrieval)
+        answer = self._ask(question, history, on_token, on_preview, k, retrieval)
         answer.notices[:0] = cut
         answer.privacy = usage.account(self.settings, answer, refused_before)
         return answer
 
-    def _ask(self, q: prompt.Question, history, on_token, k, retrieval) -> Answer:
+    def _ask(self, q: prompt.Question, history, on_token, on_preview, k, retrieval) -> Answer:
         started = time.perf_counter()
         question, lang = q.text, q.lang
         refuse = _Refuser(self, question, lang, started)
@@ -154,6 +159,8 @@ class Assistant:
             why = f"the passages found hold too few of the question's key terms ({gate['retrieval_evidence']:.2f})"
             return refuse(hits, timings, query, [*notices, why], check=dict(gate), by="retrieval", found=found)
         sizes = {"prompt_bytes": r.prompt_bytes + prompt_bytes(messages), "document_bytes": sum(len(p.text.encode("utf-8")) for p in found)}
+        if on_preview and (quoted := preview.quotes(question, found)):
+            on_preview(quoted, lang)
         raw = self._generate(messages, on_token, timings)
 
         t_check = time.perf_counter()

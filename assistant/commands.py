@@ -7,6 +7,7 @@ import shutil
 import sys
 
 from assistant.answer import Assistant
+from assistant.preview import LABEL as PREVIEW_LABEL
 from assistant.terminal import LiveAnswer
 
 
@@ -73,8 +74,13 @@ def cmd_ask(args, settings) -> int:
         print(json.dumps(a.ask(args.question).to_json(), ensure_ascii=False, indent=2))
         return 0
     live = LiveAnswer(sys.stdout)
-    _print_checked(a.ask(args.question, on_token=live.token), live)
+    _print_checked(a.ask(args.question, on_token=live.token, on_preview=_previewer(live)), live)
     return 0
+
+
+def _previewer(live: LiveAnswer):
+    """Quotes from the documents while the model reads: on a terminal only, where they can be erased."""
+    return (lambda text, lang: live.preview(text, PREVIEW_LABEL[lang])) if live.live else None
 
 
 def _print_checked(answer, live: LiveAnswer) -> None:
@@ -99,7 +105,7 @@ def cmd_chat(args, settings) -> int:
         if not question:
             return 0
         live = LiveAnswer(sys.stdout)
-        answer = a.ask(question, history=history, on_token=live.token)
+        answer = a.ask(question, history=history, on_token=live.token, on_preview=_previewer(live))
         _print_checked(answer, live)
         if answer.search_query != question:
             print(f"(searched for: {answer.search_query})", file=sys.stderr)

@@ -1,6 +1,7 @@
 """An answer shown once: streamed as the model writes it, then replaced in place by the checked answer.
 
-On a terminal the user watches the model's words come, and when the citation
+On a terminal the user first sees sentences quoted from the passages (assistant.preview),
+then watches the model's words come, and when the citation
 checker changed them the streamed lines are erased and the checked answer is
 printed where they were, so nothing is read twice. Piped output gets only the
 checked answer, once. When the streamed text has scrolled past the top of the
@@ -35,6 +36,10 @@ class LiveAnswer:
         self.live = out.isatty()
         self.shown = ""
 
+    def preview(self, text: str, label: str) -> None:
+        """Shown until the checked answer replaces it (so, on a terminal only)."""
+        self.token(f"{label}\n{text}\n\n")
+
     def token(self, text: str) -> None:
         if self.live:
             self.out.write(text)
@@ -51,9 +56,9 @@ class LiveAnswer:
             try:
                 size = os.get_terminal_size(self.out.fileno())
             except (OSError, ValueError):
-                size = os.terminal_size((80, 24))
-            rows = screen_rows(self.shown, size.columns)
-            if rows < size.lines:
+                size = os.terminal_size((0, 0))
+            # A terminal of unknown size (0 x 0) cannot be erased by rows either.
+            if size.columns > 0 and (rows := screen_rows(self.shown, size.columns)) < size.lines:
                 up = f"\x1b[{rows - 1}A" if rows > 1 else ""
                 self.out.write(f"\r{up}\x1b[J{answer}\n")  # to the first streamed row, erase to the end, rewrite
             else:

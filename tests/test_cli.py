@@ -81,6 +81,39 @@ def test_console_script_streams_an_answer_with_sources(data_dir, gguf_path, proj
     assert proc.stdout.count(first) == 1
 
 
+@pytest.mark.model
+def test_on_a_terminal_quotes_come_first_and_the_checked_answer_replaces_the_stream(data_dir, gguf_path):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))  # a window of 50 rows of 120 columns
+    exe = os.path.join(os.path.dirname(sys.executable), "assistant")
+    proc = subprocess.Popen([exe, "ask", "--data-dir", str(data_dir), "--model", str(gguf_path), "开源大模型的盈利通常建立在什么基础上？"],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 600)
+        try:
+            piece = os.read(master, 65536) if ready else b""
+        except OSError:  # the process closed its end
+            piece = b""
+        if not piece:
+            break
+        shown += piece
+    os.close(master)
+    assert proc.wait(60) == 0, proc.stderr.read()[-2000:]
+    text = shown.decode("utf-8")
+    quoted, _, after = text.partition("\x1b[J")  # the erase: once, after the quotes and the stream
+    assert "资料原文（模型回答前）：" in quoted and "开源模型的盈利通常建立在服务和支持上。[1]" in quoted
+    assert "\x1b[J" not in after and "资料原文" not in after and "核对后的回答" not in after
+    assert "来源：" in after and "002_f02664d2df2309cc.txt" in after
+
+
 def test_status_without_loading_models(run_cli, data_dir):
     code, out, err = run_cli("status", "--json", "--data-dir", str(data_dir))
     assert code == 0, err

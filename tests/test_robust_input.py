@@ -385,6 +385,17 @@ def assistant(tmp_path):
     return a
 
 
+def test_quotes_from_the_documents_come_before_the_model_writes(assistant):
+    events = []
+    answer = assistant.ask("开源模型的优势是什么？", on_token=lambda t: events.append(("token", t)),
+                           on_preview=lambda text, lang: events.append(("preview", text, lang)))
+    assert events[0][0] == "preview" and events[0][2] == "zh" and "成本低廉" in events[0][1] and events[0][1].endswith("[1]")
+    assert [e[0] for e in events[1:]] == ["token"] and not answer.refused
+    events.clear()
+    assistant.ask("开源模型的优势是什么？", on_token=lambda t: events.append(("token", t)))  # no callback: no quotes
+    assert [e[0] for e in events] == ["token"]
+
+
 WORDLESS = ["", "   \n\t  ", "？！。，……!!!", "😀🤔🙈", "\x00\x01\x02", "\u202e\u200b\ufeff"]
 
 

@@ -72,6 +72,15 @@ def test_a_stream_taller_than_the_window_is_followed_by_the_labelled_answer(pty_
     assert shown.endswith("行\n\n\n核对后的回答：\n核对后。\n") and "\x1b" not in shown
 
 
+def test_a_terminal_of_unknown_size_gets_the_labelled_answer(pty_out):
+    out, written = pty_out
+    fcntl.ioctl(out.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    live = LiveAnswer(out)
+    live.token("开源模型")
+    live.finish("核对后。", "核对后的回答：")
+    assert written() == "开源模型\n\n核对后的回答：\n核对后。\n"
+
+
 def test_piped_output_is_the_checked_answer_once():
     read, write = os.pipe()
     with os.fdopen(write, "w", encoding="utf-8") as out:

@@ -85,6 +85,8 @@ def test_answer_streams_then_shows_checked_citations(asked):
     assert question_box == "" and 'class="pending"' in chat[-1]["content"]
     streamed = [out[1][-1]["content"] for out in asked[1:-1]]
     assert len(streamed) >= 5, "tokens arrive one by one"
+    # Before the model's first word: the sentence of the documents that answers, quoted and cited.
+    assert 'class="preview"' in streamed[0] and "开源模型的盈利通常建立在服务和支持上。[1]" in streamed[0]
     assert all(len(a) <= len(b) for a, b in zip(streamed, streamed[1:]))
 
     _, chat, history, answer, sources, status = asked[-1]
@@ -222,6 +224,14 @@ def test_answer_html_escapes_model_and_document_text():
                      privacy={"would_upload_bytes": 1200, "sent_bytes": 0})
     html = views.answer(refused, "zh")
     assert "文档中没有答案" in html and "<details" not in html and "发送到网络 0 B" in html
+
+
+def test_while_the_model_writes_the_quotes_stand_above_its_words_escaped():
+    html = views.streaming('开源模型<img src=x>的盈利建立在服务上。[1]', "", "zh")
+    assert "资料原文" in html and "&lt;img" in html and "<img" not in html and html.count('class="plain"') == 1
+    html = views.streaming("开源模型的盈利建立在服务上。[1]", "开源模型靠服务", "en")
+    assert html.index("From the documents") < html.index("开源模型靠服务") and html.count('class="plain"') == 2
+    assert views.streaming("", "开源模型靠服务", "zh") == views.plain("开源模型靠服务")
 
 
 def test_supporting_sentence_is_the_one_sharing_most_words():

@@ -49,18 +49,20 @@ def _per_file(report, words: dict) -> list[tuple[str, str]]:
     return lines + [(path, f"{words['skipped']}: {why}") for path, why in report.skipped]
 
 
-def _tokens(engine: Engine, text: str, turns: list, k_value: float, temp: float, outcome: dict) -> Iterator[str]:
-    """The model's tokens as it writes them; once they stop, ``outcome`` holds "answer" or "error".
+def _tokens(engine: Engine, text: str, turns: list, k_value: float, temp: float, outcome: dict) -> Iterator[tuple[str, str]]:
+    """("preview", quotes) once the passages are found, then ("token", text) as the model
+    writes; once they stop, ``outcome`` holds "answer" or "error".
 
-    The question is answered on a worker thread that hands each token over a queue, so the
+    The question is answered on a worker thread that hands each piece over a queue, so the
     handler can yield the chat as it grows; the thread starts at the first ``next``.
     """
-    tokens: queue.Queue[str | None] = queue.Queue()
+    tokens: queue.Queue[tuple[str, str] | None] = queue.Queue()
 
     def work() -> None:
         try:
             view = engine.for_question(float(temp))
-            outcome["answer"] = view.ask(text, history=turns, on_token=tokens.put, k=int(k_value))
+            outcome["answer"] = view.ask(text, history=turns, k=int(k_value), on_token=lambda t: tokens.put(("token", t)),
+                                         on_preview=lambda quotes, _lang: tokens.put(("preview", quotes)))
         except Exception as err:  # shown in the page; the worker thread must not die silently
             outcome["error"] = _message(err)
         finally:
@@ -115,7 +117,7 @@ class Handlers:
         return {self.page.lang: chosen} | self.render(chosen, None)
 
     def ask(self, text: str, chat: list, turns: list, k_value: float, temp: float, lang_value: str):
-        """Stream the model's tokens into the chat, then replace them with the checked, cited answer.
+        """Quotes from the documents, then the model's tokens, into the chat; then the checked, cited answer in their place.
 
         Yields (question box, chat, history, last answer, sources panel, status).
         """
@@ -128,10 +130,10 @@ class Handlers:
                 {"role": "assistant", "content": f'<div class="pending">{words["thinking"]}</div>'}]
         yield "", chat, turns, gr.skip(), gr.skip(), ""
         outcome: dict = {}
-        streamed = ""
-        for piece in _tokens(self.engine, text, turns, k_value, temp, outcome):
-            streamed += piece
-            chat[-1] = {"role": "assistant", "content": views.plain(streamed)}
+        shown = {"preview": "", "token": ""}
+        for kind, piece in _tokens(self.engine, text, turns, k_value, temp, outcome):
+            shown[kind] += piece
+            chat[-1] = {"role": "assistant", "content": views.streaming(shown["preview"], shown["token"], lang_value)}
             yield gr.skip(), chat, turns, gr.skip(), gr.skip(), gr.skip()
         if "error" in outcome:
             chat[-1] = {"role": "assistant", "content": views.error(outcome["error"], lang_value)}

@@ -38,6 +38,7 @@ TEXT: dict[str, dict[str, str]] = {
         "refresh": "刷新",
         # messages
         "thinking": "正在检索和生成……",
+        "preview": "资料原文（模型回答前）：",
         "empty_question": "请输入问题。",
         "error": "出错了",
         "refused": "文档中没有答案",
@@ -115,6 +116,7 @@ TEXT: dict[str, dict[str, str]] = {
         "model": "Answer model (GGUF file)",
         "refresh": "Refresh",
         "thinking": "Searching and writing…",
+        "preview": "From the documents (before the model's answer):",
         "empty_question": "Please type a question.",
         "error": "Error",
         "refused": "No answer in the documents",

@@ -26,6 +26,8 @@ CSS = """
 .cite summary { cursor: pointer; font-size: .92em; }
 .cite .passage, .sources .passage { white-space: pre-wrap; font-size: .92em; margin: .3em 0 .6em; }
 .cite mark { padding: 0 .1em; }
+.preview { color: var(--body-text-color-subdued); border-left: 3px solid var(--border-color-primary); padding-left: .6em; margin-bottom: .6em; }
+.preview .label { font-size: .82em; }
 .meta, .notices { color: var(--body-text-color-subdued); font-size: .82em; margin-top: .5em; }
 .sources ol { padding-left: 1.4em; }
 .sources li { margin-bottom: .8em; }
@@ -56,6 +58,14 @@ def _local_time(iso: str) -> str:
 def plain(text: str) -> str:
     """Text as one escaped HTML block: line breaks kept, never read as Markdown or HTML."""
     return '<div class="plain">' + escape(text.strip()).replace("\n", "<br>") + "</div>"
+
+
+def streaming(preview: str, streamed: str, lang: str) -> str:
+    """The answer while it is written: quotes from the documents first (assistant.preview), then the model's text."""
+    quotes = ""
+    if preview:
+        quotes = f'<div class="preview"><div class="label">{escape(TEXT[lang]["preview"])}</div>{plain(preview)}</div>'
+    return quotes + (plain(streamed) if streamed.strip() else "")
 
 
 def error(message: str, lang: str) -> str:
