@@ -1,5 +1,7 @@
 """Ingest speed and memory: the corpus (cold, nothing changed, one file changed),
-then synthetic Chinese corpora of two sizes to show how time and memory grow.
+then synthetic Chinese corpora of two sizes to show how time and memory grow, and
+one 2 MB file of a single repeated sentence ("embedded" counts the texts the
+embedder was given: identical chunks are embedded once).
 
     .venv/bin/python bench/ingest.py [--data-dir bench-data] [--sizes 2000,4000] [--json OUT]
 
@@ -45,14 +47,19 @@ a = Assistant(config.load({"data_dir": sys.argv[1]}), progress=False)
 opened = time.perf_counter()
 pipeline.load_document = timed("read + clean", pipeline.load_document)
 pipeline.make_chunks = timed("chunk", pipeline.make_chunks)
-a.embedder.embed = timed("embed", a.embedder.embed)
+embedded = [0]
+def counted(texts, **kw):
+    embedded[0] += len(texts)
+    return embed(texts, **kw)
+embed = a.embedder.embed
+a.embedder.embed = timed("embed", counted)
 a.index.store.upsert = timed("write vectors", a.index.store.upsert)
 a.index.lexical.add = timed("BM25 add", a.index.lexical.add)
 a.index.lexical.save = timed("BM25 save", a.index.lexical.save)
 r = a.ingest([Path(sys.argv[2])])
 done = time.perf_counter()
 print(json.dumps({"import + open s": opened - t0, "ingest s": done - opened, "phases": phases,
-                  "files": len(r.added) + len(r.replaced), "unchanged": len(r.unchanged), "chunks": r.chunks_added,
+                  "embedded": embedded[0], "files": len(r.added) + len(r.replaced), "unchanged": len(r.unchanged), "chunks": r.chunks_added,
                   "index chunks": a.index.count(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -117,6 +124,13 @@ def main() -> None:
         folder = synthetic(work / f"synthetic-{n}", n)
         rows.append({"run": f"synthetic {n} docs, cold", **run(fresh(work / f"data-{n}", models), folder)})
 
+    repeated = work / "repeated"
+    shutil.rmtree(repeated, ignore_errors=True)
+    repeated.mkdir(parents=True)
+    sentence = "服务器每天凌晨自动备份一次数据，备份完成后向管理员发送通知。"
+    (repeated / "log.txt").write_text((sentence + "\n") * (2_000_000 // len((sentence + "\n").encode("utf-8"))), encoding="utf-8")
+    rows.append({"run": "2 MB, one sentence repeated", **run(fresh(work / "data-repeated", models), repeated)})
+
     phase_names = sorted({p for r in rows for p in r["phases"]})
     for r in rows:
         r["chunks/s"] = r["chunks"] / r["ingest s"] if r["chunks"] else 0.0
@@ -124,7 +138,7 @@ def main() -> None:
         for p in phase_names:
             r[p] = r["phases"].get(p, 0.0)
     print("\ningest (seconds; peak RSS in MB)")
-    print(table(rows, ["run", "files", "chunks", "index chunks", "wall s", "import + open s", "ingest s", "chunks/s", "ms/chunk", "peak_rss_mb"]))
+    print(table(rows, ["run", "files", "chunks", "embedded", "index chunks", "wall s", "import + open s", "ingest s", "chunks/s", "ms/chunk", "peak_rss_mb"]))
     print("\nwhere the ingest time goes (seconds)")
     print(table(rows, ["run", *phase_names]))
     big = [r for r in rows if r["run"].startswith("synthetic")]

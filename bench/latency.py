@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/latency.py [--data-dir bench-data] [--limit N] [--json OUT]
 
-Per question, from the answer's own timings: retrieval, prompt building
+Per question, as the user waits: "preview_ms" from asking to the quoted sentences
+(assistant.preview; none for some questions) and "first_word_ms" to the model's first
+token, the wait before this version showed anything. Then from the answer's own timings: retrieval, prompt building
 (following chunks, passages, token counting), citation checking, prompt tokens,
 time to first token and total. "overhead" is everything except llama.cpp's own
 work: retrieval + prompt building + checking (a translation or rewrite by the
@@ -14,11 +16,12 @@ For a cold `assistant ask`, see bench/cold_ask.py.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from common import DEFAULT_DATA, assistant, dev_questions, median, p90, save, table
 
-FIELDS = ["retrieve_ms", "prompt_ms", "check_ms", "overhead_ms", "rewrite_ms", "prompt_tokens", "ttft_ms", "total_ms"]
+FIELDS = ["preview_ms", "first_word_ms", "retrieve_ms", "prompt_ms", "check_ms", "overhead_ms", "rewrite_ms", "prompt_tokens", "ttft_ms", "total_ms"]
 
 
 def main() -> None:
@@ -32,14 +35,27 @@ def main() -> None:
     a.generator, a.index.warm()  # warm: loading is start-up, measured by cold_ask.py
     per_question = []
     for g in dev_questions(args.limit):
-        t = a.ask(g.question).timings
-        t["overhead_ms"] = t["retrieve_ms"] + t.get("prompt_ms", 0) + t.get("check_ms", 0)
-        per_question.append({"id": g.id, **{k: t.get(k, 0) for k in FIELDS}})
-        print(f"{g.id}: overhead {t['overhead_ms']:.0f} ms, {t.get('prompt_tokens', 0)} prompt tokens, total {t['total_ms'] / 1000:.1f} s", flush=True)
+        seen: dict[str, float] = {}
+        started = time.perf_counter()
 
-    summary = [{"figure": k, "median": median(r[k] for r in per_question), "p90": p90(r[k] for r in per_question)} for k in FIELDS]
+        def mark(name: str):
+            return lambda *_: seen.setdefault(name, (time.perf_counter() - started) * 1000)
+
+        t = a.ask(g.question, on_preview=mark("preview_ms"), on_token=mark("first_word_ms")).timings
+        t["overhead_ms"] = t["retrieve_ms"] + t.get("prompt_ms", 0) + t.get("check_ms", 0)
+        per_question.append({"id": g.id, **{k: t.get(k, 0) for k in FIELDS if k not in ("preview_ms", "first_word_ms")}, **seen})
+        print(f"{g.id}: quotes {seen.get('preview_ms', float('nan')):.0f} ms, first word {seen.get('first_word_ms', float('nan')):.0f} ms, "
+              f"overhead {t['overhead_ms']:.0f} ms, {t.get('prompt_tokens', 0)} prompt tokens, total {t['total_ms'] / 1000:.1f} s", flush=True)
+
+    summary = [{"figure": k, "median": median(r[k] for r in per_question if k in r), "p90": p90(r[k] for r in per_question if k in r)}
+               for k in FIELDS]
     print(f"\nwarm question latency over {len(per_question)} dev questions (ms, tokens)")
     print(table(summary, ["figure", "median", "p90"]))
+    shown = [r for r in per_question if "preview_ms" in r and "first_word_ms" in r]
+    if shown:
+        ratio = median(r["preview_ms"] for r in shown) / median(r["first_word_ms"] for r in shown)
+        print(f"something on screen: quotes for {len(shown)} of {len(per_question)} questions, "
+              f"median {median(r['preview_ms'] for r in shown):.0f} ms vs first model word {median(r['first_word_ms'] for r in shown):.0f} ms ({ratio:.3f}x)")
 
     # A three-turn chat as `assistant chat` runs it: each rewrite runs aside, the conversation's cache is kept.
     history: list[dict] = []

@@ -105,6 +105,36 @@ def test_prefix_cache_is_reused_between_calls(generator):
 
 
 @pytest.mark.model
+def test_the_system_turn_saved_once_gives_the_same_answers_in_a_new_process(gguf_path, tmp_path, caplog):
+    from assistant import prompt
+
+    def ask(question, lang="zh"):
+        return [{"role": "system", "content": prompt.SYSTEM[lang].format(refusal=prompt.REFUSAL[lang])},
+                {"role": "user", "content": "资料：\n[1] 开源模型的盈利通常建立在服务和支持上。闭源模型的盈利主要通过许可证费用。\n问题：" + question}]
+
+    questions = [ask("开源模型的盈利建立在什么基础上？"), ask("闭源模型靠什么盈利？"), ask("How do closed models make money?", "en")]
+    folder = tmp_path / "prefix"
+    runs = []
+    for attempt in range(3):  # no saved state; both saved; a damaged file
+        g = LlamaGenerator(gguf_path, n_ctx=1024, prefix_dir=folder)
+        runs.append([("".join(g.stream(q, max_tokens=40)), g.last_stats.cached_tokens) for q in questions])
+        del g
+        if attempt == 1:
+            damaged = sorted(folder.iterdir())[0]
+            damaged.write_bytes(damaged.read_bytes()[:1000])
+    plain = LlamaGenerator(gguf_path, n_ctx=1024)  # never saves
+    baseline = ["".join(plain.stream(q, max_tokens=40)) for q in questions]
+    system = {lang: plain.count_tokens(ask("x", lang)[:1]) for lang in ("zh", "en")}
+
+    assert [text for text, _ in runs[0]] == [text for text, _ in runs[1]] == [text for text, _ in runs[2]] == baseline
+    first = [cached for _, cached in runs[0]]
+    assert first[0] == 0 and first[1] > system["zh"] and first[2] < 10  # nothing saved yet; the live context; another system turn
+    assert system["zh"] - 5 <= runs[1][0][1] < system["zh"] + 5 and system["en"] - 5 <= runs[1][2][1] < system["en"] + 5
+    assert len(list(folder.glob("*.state"))) == 2  # one per system prompt; a question never enters a key or a file
+    assert "does not fit this context" in caplog.text  # the damaged one was read anew
+
+
+@pytest.mark.model
 def test_quiet_load_prints_nothing(gguf_path, capfd):
     g = LlamaGenerator(gguf_path, n_ctx=512, n_threads=1)
     assert capfd.readouterr().err == ""

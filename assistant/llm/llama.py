@@ -79,6 +79,12 @@ def end_of_generation(llm) -> Callable[[int], bool]:
 # ------------------------------------------------------------------ context state
 
 
+def version() -> str:
+    import llama_cpp
+
+    return llama_cpp.__version__
+
+
 def save_state(llm) -> tuple[ctypes.Array, int]:
     """A copy of the context's state (its KV cache) and its size in bytes."""
     import llama_cpp

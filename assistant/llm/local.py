@@ -22,6 +22,7 @@ from assistant.llm import llama
 from assistant.llm.chat import ChatTemplate
 from assistant.llm.llama import check_llama_build
 from assistant.llm.models import check_gguf
+from assistant.llm.prefix import SavedPrefix, common_prefix
 from assistant.llm.stream import SAMPLING, GenStats, check_room, split_stop
 from index.errors import ModelError
 
@@ -39,7 +40,9 @@ class LlamaGenerator:
         seed: int = 0,
         n_batch: int = 512,
         verbose: bool = False,
+        prefix_dir: Path | None = None,
     ) -> None:
+        """``prefix_dir``: where the system turn's state is saved and read back (assistant.llm.prefix); None: not saved."""
         check_gguf(model_path)
         llama.install_log_callback()
         llama.start_log(verbose)
@@ -76,6 +79,7 @@ class LlamaGenerator:
             ) from None
         self.chat = ChatTemplate(self._llm, self.model_path)
         self._stop_ids = self.chat.end_of_turn_ids()
+        self._prefix = SavedPrefix(prefix_dir, self.model_path, n_ctx) if prefix_dir else None
 
     # -------------------------------------------------------------- prompt
 
@@ -109,25 +113,30 @@ class LlamaGenerator:
         """
         prompt = self._tokens(messages)
         check_room(len(prompt), max_tokens, self.n_ctx)
-        return self._generate(prompt, max_tokens, temperature, [s for s in (stop or []) if s], aside)
+        # The system turn: the prompt's tokens it shares with the system message rendered alone.
+        system = common_prefix(self._tokens(messages[:1]), prompt) if messages and messages[0]["role"] == "system" else 0
+        return self._generate(prompt, system, max_tokens, temperature, [s for s in (stop or []) if s], aside)
 
-    def _generate(self, prompt: list[int], max_tokens: int, temperature: float, stops: list[str], aside: bool) -> Iterator[str]:
+    def _generate(self, prompt: list[int], system: int, max_tokens: int, temperature: float, stops: list[str],
+                  aside: bool) -> Iterator[str]:
         if self._owner == threading.get_ident():
             raise RuntimeError("a previous stream() of this generator is still open: finish or close it first")
         with self._lock:  # held while the caller iterates
             self._owner = threading.get_ident()
             try:
                 self._switch_context(prompt, aside)
-                yield from self._run(prompt, max_tokens, temperature, stops)
+                yield from self._run(prompt, system, max_tokens, temperature, stops)
             finally:
                 self._owner = None
 
-    def _run(self, prompt: list[int], max_tokens: int, temperature: float, stops: list[str]) -> Iterator[str]:
+    def _run(self, prompt: list[int], system: int, max_tokens: int, temperature: float, stops: list[str]) -> Iterator[str]:
         # We drive llm.generate() token by token rather than create_completion():
         # its stream reports no token counts, and we want exact stats.
         llm = self._llm
         start = time.perf_counter()
-        stats = GenStats(prompt_tokens=len(prompt), cached_tokens=_common_prefix(llm._input_ids.tolist(), prompt))
+        live = common_prefix(llm._input_ids.tolist(), prompt)
+        restored = self._prefix.bring(llm, prompt, system) if self._prefix else 0
+        stats = GenStats(prompt_tokens=len(prompt), cached_tokens=max(live, restored))
         ends_generation = llama.end_of_generation(llm)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a CJK char may span tokens
         pending = ""  # text held back while it could be the start of a stop string
@@ -169,13 +178,13 @@ class LlamaGenerator:
         (about 28 KB per token for the default model); before a later call, bring it
         back if it shares more with the prompt than what is live."""
         live = self._llm._input_ids.tolist()
-        shared = _common_prefix(live, prompt)
+        shared = common_prefix(live, prompt)
         if aside:
             if len(live) - shared >= _KEEP_MIN_TOKENS:
                 self._kept = _KeptState.save(self._llm, live)
         elif self._kept is not None:
             kept, self._kept = self._kept, None
-            if _common_prefix(kept.tokens, prompt) > shared:
+            if common_prefix(kept.tokens, prompt) > shared:
                 kept.restore(self._llm)
 
 
@@ -200,12 +209,3 @@ class _KeptState:
 
 # Below this many tokens, recomputing the displaced context is cheaper than copying it.
 _KEEP_MIN_TOKENS = 64
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

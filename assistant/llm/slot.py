@@ -44,7 +44,8 @@ class ModelSlot:
             if self._generator is None:
                 from assistant.llm.local import LlamaGenerator
 
-                self._generator = LlamaGenerator(self.path(), n_ctx=s.n_ctx, n_threads=s.n_threads or None, seed=s.seed)
+                self._generator = LlamaGenerator(self.path(), n_ctx=s.n_ctx, n_threads=s.n_threads or None, seed=s.seed,
+                                                 prefix_dir=s.models_dir / "prefix")
         return self._generator
 
     def preload(self) -> None:
