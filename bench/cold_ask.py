@@ -8,7 +8,8 @@ embedder and jieba, retrieval, waiting for the GGUF, building the prompt, prompt
 processing (to the first token). "start-up" is process start to
 the start of prompt processing: what the user waits for before llama.cpp works.
 
-The index and model are prepared first if missing. With
+The index and model are prepared first if missing; so is the saved system turn
+(assistant.llm.prefix), which a first run writes and later runs read. With
 ``--baseline REV`` the same child runs against that git revision of the project
 too, interleaved run by run, so the two are measured under the same load.
 Prints medians and writes them as JSON.
@@ -119,6 +120,7 @@ def main() -> None:
     if len(names) == 2:
         key = "start-up (process start to prompt processing)"
         print(f"  start-up ratio current/baseline: {table['current'][key] / table[names[0]][key]:.2f}")
+        print(f"  process start to first token, ratio current/baseline: {table['current']['total'] / table[names[0]]['total']:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"question": args.question, "runs": args.runs, "medians_ms": table}, ensure_ascii=False, indent=1))
 
