@@ -73,14 +73,14 @@ def cmd_ask(args, settings) -> int:
     if args.json:
         print(json.dumps(a.ask(args.question).to_json(), ensure_ascii=False, indent=2))
         return 0
-    live = LiveAnswer(sys.stdout)
+    live = LiveAnswer()
     _print_checked(a.ask(args.question, on_token=live.token, on_preview=_previewer(live)), live)
     return 0
 
 
 def _previewer(live: LiveAnswer):
-    """Quotes from the documents while the model reads: on a terminal only, where they can be erased."""
-    return (lambda text, lang: live.preview(text, PREVIEW_LABEL[lang])) if live.live else None
+    """Quotes from the documents while the model reads (shown on a terminal only, where they can be erased)."""
+    return lambda text, lang: live.preview(text, PREVIEW_LABEL[lang])
 
 
 def _print_checked(answer, live: LiveAnswer) -> None:
@@ -104,7 +104,7 @@ def cmd_chat(args, settings) -> int:
             return 0
         if not question:
             return 0
-        live = LiveAnswer(sys.stdout)
+        live = LiveAnswer()
         answer = a.ask(question, history=history, on_token=live.token, on_preview=_previewer(live))
         _print_checked(answer, live)
         if answer.search_query != question:

@@ -11,6 +11,7 @@ window it cannot be erased; the checked answer then follows under a label.
 from __future__ import annotations
 
 import os
+import sys
 import unicodedata
 from typing import TextIO
 
@@ -31,10 +32,25 @@ def _width(c: str) -> int:
 
 
 class LiveAnswer:
-    def __init__(self, out: TextIO):
-        self.out = out
-        self.live = out.isatty()
+    """``out`` None: whatever ``sys.stdout`` is when something is written. llama-cpp-python
+    swaps ``sys.stdout`` for /dev/null while a model loads, and `ask` loads it in the
+    background: a stream taken at the start could be that one."""
+
+    def __init__(self, out: TextIO | None = None):
+        self._out = out
+        self._live: bool | None = None
         self.shown = ""
+
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stdout
+
+    @property
+    def live(self) -> bool:
+        """A terminal: asked at the first write, when no model is loading any more."""
+        if self._live is None:
+            self._live = self.out.isatty()
+        return self._live
 
     def preview(self, text: str, label: str) -> None:
         """Shown until the checked answer replaces it (so, on a terminal only)."""

@@ -89,3 +89,15 @@ def test_piped_output_is_the_checked_answer_once():
         live.finish("The checked answer. [1]", "Checked answer:")
     with os.fdopen(read, encoding="utf-8") as got:
         assert got.read() == "The checked answer. [1]\n"
+
+
+def test_it_writes_to_the_stdout_of_the_moment_not_the_one_swapped_in_while_a_model_loads(monkeypatch):
+    import io
+
+    loading, real = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stdout", loading)  # llama-cpp-python's suppress_stdout_stderr, on the loading thread
+    live = LiveAnswer()
+    monkeypatch.setattr("sys.stdout", real)  # the model is loaded: the real stdout is back
+    live.token("streamed")
+    live.finish("The checked answer. [1]", "Checked answer:")
+    assert loading.getvalue() == "" and real.getvalue() == "The checked answer. [1]\n"
