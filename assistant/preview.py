@@ -1,8 +1,8 @@
 """What the documents say, shown while the model reads its prompt: sentences quoted from the passages.
 
 The model needs seconds before its first word; the passages are found in
-milliseconds. The best-scoring sentences of the passages, quoted and cited, are
-a true answer to show meanwhile. A quoted sentence is shown only if the same
+milliseconds. Their best sentences, quoted and cited, are what the documents say
+about the question, true to show meanwhile. A quoted sentence is shown only if the same
 checks the model's answer goes through accept it: the citation checker (its
 passage supports it) and the answer gate (it holds the question's key terms near
 where it sits, and is of the kind asked for). Otherwise nothing is shown.

@@ -1,11 +1,12 @@
 """An answer shown once: streamed as the model writes it, then replaced in place by the checked answer.
 
-On a terminal the user first sees sentences quoted from the passages (assistant.preview),
-then watches the model's words come, and when the citation
-checker changed them the streamed lines are erased and the checked answer is
-printed where they were, so nothing is read twice. Piped output gets only the
-checked answer, once. When the streamed text has scrolled past the top of the
-window it cannot be erased; the checked answer then follows under a label.
+On a terminal the user first sees sentences quoted from the passages
+(assistant.preview), then watches the model's words come; then the quotes and the
+streamed lines are erased and the checked answer is printed where they were, so
+nothing is read twice (when the checker changed nothing and nothing was quoted,
+the stream simply stays). Piped output gets only the checked answer, once. A
+stream that has scrolled past the top of the window cannot be erased; the checked
+answer then follows under a label.
 """
 
 from __future__ import annotations
