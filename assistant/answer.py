@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from assistant import cite, evidence, preview, prompt, result, servers
+from assistant import cite, evidence, focus, preview, prompt, result, servers
 from assistant.config import ConfigError, Settings
 from assistant.llm.slot import ModelSlot
 from assistant.privacy import usage
@@ -147,7 +147,8 @@ class Assistant:
             context = self.index.with_sections(hits, LIST_SECTIONS, SECTION_CHUNKS, self.settings.follow)
         else:
             context = self.index.with_following(hits, self.settings.follow)
-        messages, found, notices = self.fit(question, prompt.passages(context), lang, history or [])
+        found = focus.focus(question, prompt.passages(context))
+        messages, found, notices = self.fit(question, found, lang, history or [])
         timings["prompt_ms"] = round((time.perf_counter() - t_prompt) * 1000, 1)
         # The retrieval gate: when even the best passage lacks most of what the question is
         # about, the model would only find something near it to say. (Not for a question in

@@ -68,11 +68,11 @@ def key_units(question: str) -> list[str]:
 
 
 def coverage(keys: list[str], text: str) -> float:
-    """Share of the key terms present in ``text`` (as ``_squash`` compares); 1.0 when there are none."""
+    """Share of the key terms present in ``text`` (as ``squash`` compares); 1.0 when there are none."""
     if not keys:
         return 1.0
-    flat = _squash(text)
-    return sum(_squash(k) in flat for k in keys) / len(keys)
+    flat = squash(text)
+    return sum(squash(k) in flat for k in keys) / len(keys)
 
 
 _LIST = re.compile(r"哪些|哪几|有什么|列出|列举|分别|几种|几个方面|\bwhat are\b|\blist\b|\bwhich (?:are|ones)\b", re.I)
@@ -148,7 +148,7 @@ _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-.][A-Za-z0-9]+)*")
 _TITLE = re.compile(r"《([^》]{1,40})》")
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
     """Lower case without spaces and punctuation: "GPT-4" and "gpt4" are one name, and so
     are a title written "甲：乙" and "甲乙"."""
     return re.sub(r"[\W_]+", "", text).lower()
@@ -166,13 +166,13 @@ def names(question: str) -> tuple[list[str], list[str]]:
         # a name or code has a capital or a digit; "open source" in a Chinese question is words
         if len(m.group()) >= 2 and re.search(r"[A-Z\d]", m.group()) and m.group().lower() not in _ASKING
     ]
-    titles = [t for t in dict.fromkeys(_squash(t) for t in _TITLE.findall(question)) if t]
-    return list(dict.fromkeys(_squash(n) for n in latin)), titles
+    titles = [t for t in dict.fromkeys(squash(t) for t in _TITLE.findall(question)) if t]
+    return list(dict.fromkeys(squash(n) for n in latin)), titles
 
 
 def holds_names(question: str, passage: str) -> bool:
     every, one_of = names(question)
-    whole = _squash(passage)
+    whole = squash(passage)
     return all(n in whole for n in every) and (not one_of or any(t in whole for t in one_of))
 
 

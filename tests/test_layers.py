@@ -16,7 +16,7 @@ LINES = [
     ["assistant/serve/"],
     ["assistant/web/"],
     ["assistant/answer.py"],
-    ["assistant/preview.py"],
+    ["assistant/preview.py", "assistant/focus.py"],
     ["assistant/evaluation/", "assistant/privacy/"],
     ["assistant/retrieve.py", "assistant/evidence.py", "assistant/result.py"],
     ["assistant/llm/", "assistant/servers.py"],
