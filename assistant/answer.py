@@ -147,7 +147,9 @@ class Assistant:
             context = self.index.with_sections(hits, LIST_SECTIONS, SECTION_CHUNKS, self.settings.follow)
         else:
             context = self.index.with_following(hits, self.settings.follow)
-        found = focus.focus(question, prompt.passages(context))
+        found = prompt.passages(context)
+        if self.settings.focus:  # off by default: it costs some accuracy (README, "Speed")
+            found = focus.focus(question, found)
         messages, found, notices = self.fit(question, found, lang, history or [])
         timings["prompt_ms"] = round((time.perf_counter() - t_prompt) * 1000, 1)
         # The retrieval gate: when even the best passage lacks most of what the question is

@@ -60,6 +60,7 @@ class Settings:
     max_tokens: int = 512
     temperature: float = 0.0
     seed: int = 0
+    focus: bool = False  # give the model only what bears on the question of every passage but the best (assistant.focus)
     redact: bool = False  # replace personal data by placeholders at ingest (ingest.redact)
     ocr: bool = True  # read scanned PDF pages by OCR at ingest (ingest.ocr; seconds per page)
     debug_log: bool = False  # log questions, answers and passages to DATA/logs/debug.log (off: logs hold no text)

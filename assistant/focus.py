@@ -12,6 +12,10 @@ such sentence is left out. What is cut is marked "……", so the model does not
 two sentences as one, and a focused passage spans its first to its last kept
 character in the document, so its citation points where the kept text is.
 
+Off by default (the `focus` setting): on the held-out RGB pool it cut the time to
+the first token to 0.63x and cost 2 of 80 right answers, the small model reading
+some cut passages differently.
+
 Not focused: list questions (a list's items rarely repeat the question's words, and
 the whole section is what answers them) and questions in another language than the
 documents (their key terms cannot be looked up in them).

@@ -1,6 +1,6 @@
 """Question latency in a warm process (as in chat or the web page), over the dev questions.
 
-    .venv/bin/python bench/latency.py [--data-dir bench-data] [--limit N] [--json OUT] [--whole]
+    .venv/bin/python bench/latency.py [--data-dir bench-data] [--limit N] [--json OUT] [--focus]
 
 Per question, as the user waits: "preview_ms" from asking to the quoted sentences
 (assistant.preview; none for some questions) and "first_word_ms" to the model's first
@@ -10,8 +10,8 @@ time to first token and total. "overhead" is everything except llama.cpp's own
 work: retrieval + prompt building + checking (a translation or rewrite by the
 model is llama.cpp work and is reported apart). Then a three-turn chat: how many
 prompt tokens each turn reused from the cache and how many it processed.
-With --whole, the questions are first asked with whole passages (assistant.focus
-turned off: the baseline) and then as shipped, in the same process, and the two
+With --focus, the questions are first asked with whole passages (the default: the
+baseline) and then focused (the `focus` setting, assistant.focus), in the same process, and the two
 medians are printed side by side. The whole pass runs first, and each question's
 prompt differs from the one before it past the system turn, so neither pass reads
 the other's passages from the cache.
@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from common import DEFAULT_DATA, assistant, dev_questions, median, p90, save, table
 
-from assistant import focus  # after common, which puts the project before bench/ on the path
 
 FIELDS = ["preview_ms", "first_word_ms", "retrieve_ms", "prompt_ms", "check_ms", "overhead_ms", "rewrite_ms", "prompt_tokens", "ttft_ms", "total_ms"]
 
@@ -36,18 +36,16 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--limit", type=int, help="only the first N dev questions")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--whole", action="store_true", help="first ask every question with whole passages, as the baseline")
+    ap.add_argument("--focus", action="store_true", help="ask every question with whole passages (the baseline), then focused (assistant.focus)")
     args = ap.parse_args()
 
     a = assistant(args.data_dir)
     a.generator, a.index.warm()  # warm: loading is start-up, measured by cold_ask.py
     baseline = None
-    if args.whole:
-        shipped, focus.focus = focus.focus, lambda question, found: found
-        try:
-            baseline = questions(a, args.limit)
-        finally:
-            focus.focus = shipped
+    if args.focus:
+        a.settings = replace(a.settings, focus=False)
+        baseline = questions(a, args.limit)
+        a.settings = replace(a.settings, focus=True)
     per_question = questions(a, args.limit)
     summary = [{"figure": k, "median": median(r[k] for r in per_question if k in r), "p90": p90(r[k] for r in per_question if k in r)}
                for k in FIELDS]

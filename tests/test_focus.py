@@ -84,3 +84,15 @@ def test_the_corpus_answers_survive_focus():
     flat = re.sub(r"\s+", "", "".join(p.text for p in out))
     assert re.sub(r"\s+", "", answer) in flat
     assert sum(len(p.text) for p in out) < sum(len(p.text) for p in found)
+
+
+def test_focus_is_off_unless_asked_for():
+    """It costs accuracy (README, "Speed"), so whole passages are the default."""
+    from assistant import config
+    from assistant.cli import parser
+
+    assert config.load(env={}).focus is False
+    for command in (["ask", "q"], ["chat"], ["eval"]):
+        args = parser().parse_args([*command, "--focus"])
+        assert config.load({k: v for k, v in vars(args).items()}, env={}).focus is True
+    assert config.load({k: v for k, v in vars(parser().parse_args(["ask", "q"])).items()}, env={}).focus is False
