@@ -76,15 +76,19 @@ def _documents(sub) -> None:
     _common(p)
 
 
+FOCUS_HELP = ("give the model the whole best passage and, of the others, only the sentences that bear on the "
+              "question: the first word comes sooner (about 0.6-0.75x the wait), at some cost in accuracy (see README)")
+
+
 def _questions(sub) -> None:
     p = sub.add_parser("ask", help="answer one question with citations", description="Answer a question from the indexed documents, citing passages as [n]. If the documents do not hold the answer, says so.")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object (answer, citations, retrieved passages, timings, model)")
-    p.add_argument("--focus", action="store_const", const=True, help="give the model the whole best passage and, of the others, only the sentences that bear on the question: the first word comes sooner (about 0.6-0.75x the wait), at some cost in accuracy (see README)")
+    p.add_argument("--focus", action="store_const", const=True, help=FOCUS_HELP)
     _common(p)
 
     p = sub.add_parser("chat", help="interactive conversation", description="Ask questions one after another; follow-ups are rewritten into standalone questions before retrieval. Empty line or Ctrl-D quits.")
-    p.add_argument("--focus", action="store_const", const=True, help="give the model the whole best passage and, of the others, only the sentences that bear on the question: the first word comes sooner (about 0.6-0.75x the wait), at some cost in accuracy (see README)")
+    p.add_argument("--focus", action="store_const", const=True, help=FOCUS_HELP)
     _common(p)
 
     p = sub.add_parser("eval", help="measure retrieval and answer quality on gold questions", description="Run gold questions (JSON lines: id, lang, kind, question, sources, evidence, must_mention) through the real pipeline; print a table and write report.json, report.md and by_kind.png per question file.")
