@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Callable
 
 from assistant import cite, evidence, focus, preview, prompt, result, servers
-from assistant.config import ConfigError, Settings
+from assistant.config import DEFAULT_KB, ConfigError, Settings
 from assistant.llm.slot import ModelSlot
 from assistant.privacy import usage
 from assistant.result import Answer
 from assistant.retrieve import Retrieval, Retriever, prompt_bytes
+from assistant.scope import resolve as resolve_scope
 from index.embed import SentenceTransformerEmbedder
 from index.search import Index
 from ingest.chunk import CHUNKER_VERSION
@@ -34,14 +35,16 @@ class Assistant:
     """The index and the models of one data folder, opened once and shared by every question.
 
     ``generator`` and ``embedder`` replace the configured models (a test's fake, or a
-    model another Assistant already loaded)."""
+    model another Assistant already loaded); ``models``, another Assistant's ModelSlot,
+    shares its answer model, loaded or not (one model for every knowledge base)."""
 
-    def __init__(self, settings: Settings, *, progress: bool = True, preload: bool = False, generator=None, embedder=None):
+    def __init__(self, settings: Settings, *, progress: bool = True, preload: bool = False, generator=None, embedder=None,
+                 models: ModelSlot | None = None):
         from assistant.llm.models import default_embedder_path
 
         self.settings = settings
         self.progress = progress
-        self.models = ModelSlot(settings, progress=progress, generator=generator)
+        self.models = models or ModelSlot(settings, progress=progress, generator=generator)
         if preload:
             self.models.preload()
         # The embedder runs as an ONNX export kept beside the models (see index.embed).
@@ -50,6 +53,7 @@ class Assistant:
         self.index = Index(
             servers.index_root(settings), self.embedder, chunker=chunker_id(settings),
             chroma_url=settings.chroma_url, chroma_path=servers.started_chroma_path(settings),
+            collection=servers.collection(settings),
         )
         self.retriever = Retriever(settings, self.index, self.models)
 
@@ -89,7 +93,10 @@ class Assistant:
         return n
 
     def ensure_ingested(self):
-        """An empty index is filled from the bundled corpus, so the first question just works."""
+        """An empty default index is filled from the bundled corpus, so the first question just works."""
+        if self.index.count() == 0 and self.settings.kb != DEFAULT_KB:  # made for the user's own documents
+            raise ConfigError(f"the knowledge base {self.settings.kb!r} is empty: add documents with "
+                              f"assistant ingest --kb {self.settings.kb} PATH")
         if self.index.count() == 0:
             if not self.settings.corpus.is_dir():
                 raise ConfigError(
@@ -101,9 +108,18 @@ class Assistant:
 
     # -- questions ----------------------------------------------------------------------
 
-    def retrieve(self, question: str, *, history: list[dict] | None = None, k: int | None = None) -> Retrieval:
+    def scope(self, *, sources=(), under=()) -> frozenset[str] | None:
+        """The documents named by source name or path (``sources``) and by folder (``under``);
+        None when neither is given; a name or folder that matches nothing is a ScopeError."""
+        from ingest.manifest import MANIFEST_NAME, Manifest
+
+        paths = {s: e["path"] for s, e in Manifest(self.index.root / MANIFEST_NAME).entries.items()}
+        return resolve_scope(self.index.documents(), paths, sources=sources, under=under)
+
+    def retrieve(self, question: str, *, history: list[dict] | None = None, k: int | None = None,
+                 sources: frozenset[str] | None = None) -> Retrieval:
         """The passages ``question`` finds (a follow-up, given its ``history``, rewritten first)."""
-        return self.retriever.retrieve(prompt.Question.read(question), history=history, k=k)
+        return self.retriever.retrieve(prompt.Question.read(question), history=history, k=k, sources=sources)
 
     def fit(self, question: str, found: list[prompt.Passage], lang: str, history: list[dict]):
         return self.retriever.fit(question, found, lang, history)
@@ -117,26 +133,28 @@ class Assistant:
         on_preview: Callable[[str, str], None] | None = None,
         k: int | None = None,
         retrieval: Retrieval | None = None,
+        sources: frozenset[str] | None = None,
     ) -> Answer:
-        """Answer from the top k chunks (of ``retrieval`` when given, e.g. by an evaluation that ranked more).
+        """Answer from the top k chunks (of ``retrieval`` when given, e.g. by an evaluation that ranked more),
+        of the documents ``sources`` only when given (``scope``).
 
         ``on_token`` gets the model's text as it is written; ``on_preview``, before the
         model starts, sentences quoted from the passages that pass the answer's checks
         (assistant.preview) and the question's language."""
         refused_before = usage.refused_count()
         question, cut = self.retriever.prepare(question)
-        answer = self._ask(question, history, on_token, on_preview, k, retrieval)
+        answer = self._ask(question, history, on_token, on_preview, k, retrieval, sources)
         answer.notices[:0] = cut
         answer.privacy = usage.account(self.settings, answer, refused_before)
         return answer
 
-    def _ask(self, q: prompt.Question, history, on_token, on_preview, k, retrieval) -> Answer:
+    def _ask(self, q: prompt.Question, history, on_token, on_preview, k, retrieval, sources) -> Answer:
         started = time.perf_counter()
         question, lang = q.text, q.lang
         refuse = _Refuser(self, question, lang, started)
         if not q.has_words:  # empty, punctuation, emoji: nothing to search for or ask
             return refuse([], {}, question, ["the question has no words to search for"], by="retrieval")
-        r = retrieval or self.retriever.retrieve(q, history=history, k=k)
+        r = retrieval or self.retriever.retrieve(q, history=history, k=k, sources=sources)
         hits, query = r.hits[: k or self.settings.k], r.query
         timings = {"rewrite_ms": r.rewrite_ms, "retrieve_ms": r.retrieve_ms}
         if not hits:

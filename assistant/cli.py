@@ -1,4 +1,4 @@
-"""`assistant` command line: ingest, ask, chat, eval, status, privacy, forget, purge.
+"""`assistant` command line: ingest, ask, chat, eval, status, privacy, forget, purge, kb, ui, serve.
 A thin adapter over answer.Assistant.
 
 Exit codes: 0 success (a refused answer is a success), 1 error, 2 bad usage or
@@ -20,6 +20,8 @@ examples:
   assistant ask "开源大模型有哪些优势？"          ask the bundled corpus (ingested on first use)
   assistant ask --json "What is LLaMA's licence limit?"   one JSON object, for scripts
   assistant ingest ~/notes                       add a folder (txt, md, html); re-runs are incremental
+  assistant ask --source report.pdf "…"          answer from one document (--under FOLDER: from a folder)
+  assistant kb create team; assistant ingest --kb team ~/team-docs   a separate knowledge base
   assistant chat                                 a conversation; follow-up questions work
   assistant status                               what is indexed, which models, where data lives
   assistant ui                                   the web page, at http://127.0.0.1:7860
@@ -39,6 +41,7 @@ egress guard refuses any connection off this machine.
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings")
     g.add_argument("--data-dir", type=Path, help="where the index, models and logs live (default ~/.local/share/private-assistant)")
+    g.add_argument("--kb", metavar="NAME", help="the knowledge base to use (default: default; `assistant kb list` shows them)")
     g.add_argument("--model", type=Path, help="a chat GGUF file (default: the bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M)")
     g.add_argument("--embed-model", type=Path, help="a sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2)")
     g.add_argument("--k", type=int, help="chunks retrieved per question (default 4)")
@@ -63,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     _documents(sub)
     _questions(sub)
     _data(sub)
+    _kbs(sub)
     _pages(sub)
     return top
 
@@ -85,10 +89,12 @@ def _questions(sub) -> None:
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object (answer, citations, retrieved passages, timings, model)")
     p.add_argument("--focus", action="store_const", const=True, help=FOCUS_HELP)
+    _scope(p)
     _common(p)
 
     p = sub.add_parser("chat", help="interactive conversation", description="Ask questions one after another; follow-ups are rewritten into standalone questions before retrieval. Empty line or Ctrl-D quits.")
     p.add_argument("--focus", action="store_const", const=True, help=FOCUS_HELP)
+    _scope(p)
     _common(p)
 
     p = sub.add_parser("eval", help="measure retrieval and answer quality on gold questions", description="Run gold questions (JSON lines: id, lang, kind, question, sources, evidence, must_mention) through the real pipeline; print a table and write report.json, report.md and by_kind.png per question file.")
@@ -98,6 +104,14 @@ def _questions(sub) -> None:
     p.add_argument("--focus", action="store_const", const=True, help="answer with focused passages (the `focus` setting), to measure what it costs")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     _common(p)
+
+
+def _scope(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scope (both may be repeated; default: every document of the knowledge base)")
+    g.add_argument("--source", action="append", default=[], metavar="FILE",
+                   help="answer from this document only: its name as `assistant status` lists it, or the path it was ingested from")
+    g.add_argument("--under", action="append", default=[], metavar="FOLDER",
+                   help="answer from the documents in this folder only (a folder of the source names, or on disk)")
 
 
 def _data(sub) -> None:
@@ -117,6 +131,21 @@ def _data(sub) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--keep-models", action="store_true", help="keep DATA/models (the assembled 1 GB model) so the next start is quick")
     _common(p)
+
+
+def _kbs(sub) -> None:
+    p = sub.add_parser("kb", help="knowledge bases: create, list, delete", description="Keep documents in separate knowledge bases, each with its own index; `--kb NAME` on ingest, ask, chat, eval, status and forget picks one. The default one is where an existing index already lives.")
+    kb = p.add_subparsers(dest="kb_command", required=True, metavar="ACTION")
+    q = kb.add_parser("create", help="make an empty knowledge base", description="Make an empty knowledge base; fill it with: assistant ingest --kb NAME PATH")
+    q.add_argument("name", metavar="NAME", help="lower-case letters, digits, - and _ (at most 40)")
+    _common(q)
+    q = kb.add_parser("list", help="the knowledge bases, with their documents and chunks")
+    q.add_argument("--json", action="store_true")
+    _common(q)
+    q = kb.add_parser("delete", help="delete a knowledge base and wipe its text", description="Delete a knowledge base: its chunks are removed and their text wiped from the index files (as `forget` does), then its folder is deleted. Uploaded copies go with it; your own files are never touched.")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _common(q)
 
 
 def _pages(sub) -> None:
@@ -154,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         egress.install(allowed=allowed_hosts(settings), log_path=usage.egress_log(settings))  # loopback and the configured servers
         _log_to(settings.logs_dir)
         from assistant.commands import COMMANDS
+
+        if args.command not in ("kb", "purge", "privacy"):
+            from assistant import kb
+
+            kb.require(settings)  # a mistyped --kb is an error, not a new empty index
 
         return COMMANDS[args.command](args, settings)
     except Error as err:

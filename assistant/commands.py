@@ -7,6 +7,7 @@ import shutil
 import sys
 
 from assistant.answer import Assistant
+from assistant.config import DEFAULT_KB
 from assistant.preview import LABEL as PREVIEW_LABEL
 from assistant.terminal import LiveAnswer
 
@@ -22,12 +23,12 @@ def cmd_ingest(args, settings) -> int:
         print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 1
     if args.rebuild and settings.chroma_url:  # the server's collection, then this client's side of it
-        from assistant.servers import index_root
+        from assistant.servers import collection, index_root
         from index.store import drop
 
         from ingest.lock import clear_index
 
-        drop(settings.chroma_url)
+        drop(settings.chroma_url, collection(settings))
         if index_root(settings).is_dir():
             clear_index(index_root(settings))  # under the ingest lock, as below
     elif args.rebuild and settings.index_dir.exists():
@@ -67,15 +68,28 @@ def cmd_ask(args, settings) -> int:
     if not args.question.strip():
         print("error: the question is empty", file=sys.stderr)
         return 2
-    a = _assistant(settings, preload=True)
-    a.model_path()  # a bad --model fails now, before any ingest work
-    _print_report_if_any(a.ensure_ingested())
+    a, sources = _ready(settings, args)
     if args.json:
-        print(json.dumps(a.ask(args.question).to_json(), ensure_ascii=False, indent=2))
+        print(json.dumps(a.ask(args.question, sources=sources).to_json(), ensure_ascii=False, indent=2))
         return 0
     live = LiveAnswer()
-    _print_checked(a.ask(args.question, on_token=live.token, on_preview=_previewer(live)), live)
+    _print_checked(a.ask(args.question, on_token=live.token, on_preview=_previewer(live), sources=sources), live)
     return 0
+
+
+def _ready(settings, args):
+    """The Assistant, its model loading in the background, and the question's scope.
+
+    What can be refused at once (a bad --model, an empty knowledge base, a scope that
+    matches nothing) is, before the model loads: llama.cpp silences stderr while it loads."""
+    a = _assistant(settings)
+    a.model_path()  # a bad --model fails now, before any ingest work
+    if a.index.count() or settings.kb != DEFAULT_KB:
+        a.ensure_ingested()
+        a.scope(sources=args.source, under=args.under)
+    a.models.preload()  # while the bundled corpus is ingested on first use
+    _print_report_if_any(a.ensure_ingested())
+    return a, a.scope(sources=args.source, under=args.under)
 
 
 def _previewer(live: LiveAnswer):
@@ -92,9 +106,7 @@ def _print_checked(answer, live: LiveAnswer) -> None:
 
 
 def cmd_chat(args, settings) -> int:
-    a = _assistant(settings, preload=True)
-    a.model_path()
-    _print_report_if_any(a.ensure_ingested())
+    a, sources = _ready(settings, args)
     history: list[dict] = []
     print("Ask about your documents. Empty line or Ctrl-D to quit.", file=sys.stderr)
     while True:
@@ -105,7 +117,7 @@ def cmd_chat(args, settings) -> int:
         if not question:
             return 0
         live = LiveAnswer()
-        answer = a.ask(question, history=history, on_token=live.token, on_preview=_previewer(live))
+        answer = a.ask(question, history=history, on_token=live.token, on_preview=_previewer(live), sources=sources)
         _print_checked(answer, live)
         if answer.search_query != question:
             print(f"(searched for: {answer.search_query})", file=sys.stderr)
@@ -146,7 +158,7 @@ def cmd_status(args, settings) -> int:
 
     from assistant.servers import index_root
 
-    status: dict = {"data_dir": str(settings.data_dir), "index_dir": str(index_root(settings))}
+    status: dict = {"data_dir": str(settings.data_dir), "kb": settings.kb, "index_dir": str(index_root(settings))}
     status["servers"] = {"chroma_url": settings.chroma_url, "llm_url": settings.llm_url}
     a = _assistant(settings, progress=False)
     docs = a.index.documents()
@@ -171,7 +183,7 @@ def cmd_status(args, settings) -> int:
         return 0
     print(f"data folder:  {status['data_dir']}")
     where = f" on the Chroma server {settings.chroma_url}" if settings.chroma_url else ""
-    print(f"index:        {status['chunks']} chunks from {status['documents']} documents{where}")
+    print(f"index:        {status['chunks']} chunks from {status['documents']} documents{where} (knowledge base {settings.kb})")
     for d in status["sources"]:
         print(f"  {d['source']}  {d['chunks']:>4} chunks  {d['title']}")
     m = status["model"]
@@ -238,6 +250,38 @@ def cmd_purge(args, settings) -> int:
     return 0
 
 
+def cmd_kb(args, settings) -> int:
+    from assistant import kb
+
+    if args.kb_command == "create":
+        made = kb.create(settings, args.name)
+        print(f"created the knowledge base {args.name} in {made.kb_dir}; add documents with: assistant ingest --kb {args.name} PATH")
+        return 0
+    if args.kb_command == "list":
+        rows = [kb.info(settings, name) for name in kb.names(settings)]
+        if args.json:
+            print(json.dumps([vars(r) for r in rows], ensure_ascii=False, indent=2))
+            return 0
+        for r in rows:
+            mark = "*" if r.name == settings.kb else " "
+            print(f"{mark} {r.name:<20} {r.documents:>5} documents {r.chunks:>7} chunks" + (f"  created {r.created}" if r.created else ""))
+        return 0
+    kb.require(kb.of(settings, args.name))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"error: kb delete removes every document of {args.name}; confirm with --yes", file=sys.stderr)
+            return 2
+        if input(f"Delete the knowledge base {args.name} and wipe its text? Type yes: ").strip().lower() != "yes":
+            print("nothing deleted")
+            return 1
+    record = kb.delete(settings, args.name)
+    from assistant.privacy.report import describe_wipe
+
+    print(f"deleted the knowledge base {args.name}: {record['chunks']} chunks removed and their text wiped")
+    print(f"  {describe_wipe(record)}")
+    return 0
+
+
 def cmd_serve(args, settings) -> int:
     from assistant.serve import stack
 
@@ -255,5 +299,5 @@ def cmd_ui(args, settings) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "status": cmd_status,
-    "privacy": cmd_privacy, "forget": cmd_forget, "purge": cmd_purge, "ui": cmd_ui, "serve": cmd_serve,
+    "privacy": cmd_privacy, "forget": cmd_forget, "purge": cmd_purge, "kb": cmd_kb, "ui": cmd_ui, "serve": cmd_serve,
 }

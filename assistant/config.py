@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ class ConfigError(Error):
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KB = "default"
+# A knowledge base's name is a folder and part of a Chroma collection's name (3-63 of
+# [a-zA-Z0-9._-]), and a model name in the API: lower-case letters, digits, - and _.
+KB_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 def bundled(name: str) -> Path:
@@ -66,10 +71,16 @@ class Settings:
     debug_log: bool = False  # log questions, answers and passages to DATA/logs/debug.log (off: logs hold no text)
     chroma_url: str | None = None  # a Chroma server (`chroma run`), http://HOST:PORT; None = the embedded store
     llm_url: str | None = None  # an OpenAI-compatible model server, http://HOST:PORT/v1; None = llama.cpp in-process
+    kb: str = DEFAULT_KB  # the knowledge base (assistant.kb); the default one is the index of earlier releases
+
+    @property
+    def kb_dir(self) -> Path | None:
+        """The folder of a knowledge base other than the default one (its index and uploads)."""
+        return None if self.kb == DEFAULT_KB else self.data_dir / "kb" / self.kb
 
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.kb_dir / "index" if self.kb_dir else self.data_dir / "index"
 
     @property
     def models_dir(self) -> Path:
@@ -81,7 +92,7 @@ class Settings:
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.kb_dir / "uploads" if self.kb_dir else self.data_dir / "uploads"
 
     @classmethod
     def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> "Settings":
@@ -115,6 +126,8 @@ class Settings:
         for name in ("dense_weight", "lexical_weight"):
             if not 0 <= getattr(self, name) < float("inf"):
                 problems.append(f"{name} must be 0 or more")
+        if not KB_NAME.fullmatch(self.kb):
+            problems.append(f"kb must be 1-40 lower-case letters, digits, - or _, starting with a letter or digit, got {self.kb!r}")
         problems += [f"{name} {why}" for name, why in _url_problems(self)]
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))

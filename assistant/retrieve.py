@@ -58,12 +58,15 @@ class Retriever:
             sent += n
         return query, expansion, sent
 
-    def retrieve(self, question: prompt.Question, *, history: list[dict] | None = None, k: int | None = None) -> Retrieval:
+    def retrieve(self, question: prompt.Question, *, history: list[dict] | None = None, k: int | None = None,
+                 sources: frozenset[str] | None = None) -> Retrieval:
+        """The passages for a question, of the documents ``sources`` only when given (assistant.scope)."""
         t0 = time.perf_counter()
         query, expansion, sent = self.search_query(question.text, question.lang, history)
         self.index.warm()  # model and dictionary loading is start-up, not retrieval time
         t1 = time.perf_counter()
-        hits = self.index.search(query, k or self.settings.k, self.fusion, expand=(lambda _: expansion) if expansion else None)
+        hits = self.index.search(query, k or self.settings.k, self.fusion, expand=(lambda _: expansion) if expansion else None,
+                                 sources=sources)
         t2 = time.perf_counter()
         return Retrieval(query, hits, round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1), sent)
 

@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from assistant.config import Settings
+from assistant.config import DEFAULT_KB, Settings
+from index.store import COLLECTION
 
 STACK_FILE = "serve.json"  # written by `assistant serve`: its pids, addresses and the Chroma server's folder
 
@@ -75,11 +76,17 @@ def off_machine(url: str | None) -> bool:
 def index_root(settings: Settings) -> Path:
     """This client's local side of the index: the embedded store's folder, or, with a Chroma
     server, a folder per server for its BM25 index, manifest and caches (beside the embedded
-    index, not in it: rebuilding one leaves the other alone)."""
+    index, not in it: rebuilding one leaves the other alone); a knowledge base's in its own folder."""
     if not settings.chroma_url:
         return settings.index_dir
     host, port = split(settings.chroma_url)
-    return settings.data_dir / "servers" / re.sub(r"[^\w.-]+", "_", f"{host}_{port}")
+    return (settings.kb_dir or settings.data_dir) / "servers" / re.sub(r"[^\w.-]+", "_", f"{host}_{port}")
+
+
+def collection(settings: Settings) -> str:
+    """The Chroma collection of the knowledge base: a server holds them side by side; the
+    embedded store of each lives in a folder of its own."""
+    return COLLECTION if settings.kb == DEFAULT_KB else f"kb-{settings.kb}"
 
 
 def read_stack(settings: Settings) -> dict | None:

@@ -200,8 +200,9 @@ class LexicalIndex:
                 if not posting:
                     del self._postings[term]
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """The k best (chunk id, BM25 score) pairs; empty when no query term is indexed."""
+    def search(self, query: str, k: int, *, only: set[str] | None = None) -> list[tuple[str, float]]:
+        """The k best (chunk id, BM25 score) pairs, among the chunks ``only`` when given;
+        empty when no query term is indexed. (Term statistics stay those of the whole index.)"""
         if not self.docs:
             return []
         import numpy as np
@@ -213,6 +214,10 @@ class LexicalIndex:
         for term, weight in query_terms(query, self.cache_dir).items():
             rows, part = c.term(term)
             scores[rows] += weight * part  # rows are distinct within a term
+        if only is not None:
+            keep = np.zeros(len(c.ids), dtype=bool)
+            keep[[c.rows[cid] for cid in only if cid in c.rows]] = True
+            scores[~keep] = 0.0
         touched = np.flatnonzero(scores)
         if len(touched) > k:
             touched = touched[np.argpartition(-scores[touched], k - 1)[:k]]

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from index import residue
 from index.embed import Embedder
 from index.lexical import LexicalIndex, tokenize
-from index.store import VectorStore
+from index.store import COLLECTION, VectorStore
 from index.types import Chunk, Hit
 
 
@@ -55,14 +55,15 @@ class Index:
     compare chunk ids and fetch what changed (see README, "Serving a team").
     """
 
-    def __init__(self, root: Path, embedder: Embedder, *, chunker: str, chroma_url: str | None = None, chroma_path: Path | None = None):
+    def __init__(self, root: Path, embedder: Embedder, *, chunker: str, chroma_url: str | None = None, chroma_path: Path | None = None,
+                 collection: str = COLLECTION):
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.root = root
         self.embedder = embedder
         build = {"embedder": embedder.id, "chunker": chunker}
         if chroma_url:
-            self.store = VectorStore(chroma_path, build, url=chroma_url)
+            self.store = VectorStore(chroma_path, build, url=chroma_url, collection=collection)
         else:
             self.store = VectorStore(root / "chroma", build)
         self.lexical = LexicalIndex(root / "lexical.json", cache_dir=root / "cache")
@@ -189,8 +190,10 @@ class Index:
         self.store.zero_unused()
         return {**done, "check": residue.check(self.root, texts, self.store.contains)}
 
-    def search(self, query: str, k: int, fusion: Fusion = Fusion(), *, expand: Callable[[str], str] | None = None) -> list[Hit]:
-        """The k best chunks for a query, fused from dense and lexical rankings.
+    def search(self, query: str, k: int, fusion: Fusion = Fusion(), *, expand: Callable[[str], str] | None = None,
+               sources: frozenset[str] | None = None) -> list[Hit]:
+        """The k best chunks for a query, fused from dense and lexical rankings; of the
+        documents ``sources`` only, on both sides, when given (assistant.scope).
 
         ``expand`` may add words to the lexical query (e.g. a translation of an
         English question into the corpus language); the dense side sees the question as asked.
@@ -198,10 +201,11 @@ class Index:
         if not self.store.count() or not query.strip():
             return []
         self.sync()
-        dense = self.store.query(self.embedder.embed([query])[0], fusion.pool) if fusion.dense else []
+        dense = self.store.query(self.embedder.embed([query])[0], fusion.pool, sources=sources) if fusion.dense else []
         lexical_query = f"{query} {expand(query)}" if expand else query
+        only = self.store.ids_of(sources) if sources is not None and fusion.lexical else None
         with self._lock:
-            lexical = self.lexical.search(lexical_query, fusion.pool) if fusion.lexical else []
+            lexical = self.lexical.search(lexical_query, fusion.pool, only=only) if fusion.lexical else []
         scores: dict[str, float] = {}
         for weight, ranking in ((fusion.dense, dense), (fusion.lexical, lexical)):
             for rank, (cid, _) in enumerate(ranking, 1):

@@ -22,7 +22,7 @@ from index.chroma_client import _first_line, _http_client, _server_error, _trans
 from index.errors import Error, IndexMismatch, StoreError
 from index.types import Chunk
 
-COLLECTION = "chunks"
+COLLECTION = "chunks"  # the default knowledge base's; a Chroma server holds one collection per knowledge base
 _BATCH = 1000  # Chroma caps the size of one add/get; stay well under it
 # Chroma keeps every write, document text included, in a write-ahead log inside
 # chroma.sqlite3 and only prunes it up to the last time the vector index was
@@ -62,7 +62,7 @@ class VectorStore:
     it (``assistant serve``), so that ``scrub`` can compact its files, else None.
     """
 
-    def __init__(self, path: Path | None, build: dict[str, str], *, url: str | None = None):
+    def __init__(self, path: Path | None, build: dict[str, str], *, url: str | None = None, collection: str = COLLECTION):
         import chromadb
         from chromadb.config import Settings
 
@@ -70,6 +70,7 @@ class VectorStore:
         self.path = Path(path) if path is not None else None
         self._db = self.path / "chroma.sqlite3" if self.path is not None else None
         self._build = dict(build)
+        self.collection = collection
         try:
             # Telemetry off: nothing about the user's documents or usage leaves the machine.
             if self.url is None:
@@ -92,10 +93,10 @@ class VectorStore:
         # embedding_function=None: vectors always come from our embedder; Chroma's
         # default one would download an ONNX model on first use.
         metadata = {**_HNSW, **self._build}
-        self._col = self._client.get_or_create_collection(COLLECTION, embedding_function=None, metadata=metadata)
+        self._col = self._client.get_or_create_collection(self.collection, embedding_function=None, metadata=metadata)
         if self._sync_threshold() > _SYNC and not self._col.count():  # made by an older version, still empty
-            self._client.delete_collection(COLLECTION)
-            self._col = self._client.create_collection(COLLECTION, embedding_function=None, metadata=metadata)
+            self._client.delete_collection(self.collection)
+            self._col = self._client.create_collection(self.collection, embedding_function=None, metadata=metadata)
         self._check_build(self._build)
         if self._sync_threshold() > _SYNC:
             raise IndexMismatch("the index was built by an older version that keeps deleted text in its log; rebuild it with: assistant ingest --rebuild")
@@ -126,7 +127,7 @@ class VectorStore:
         from chromadb.errors import NotFoundError
 
         try:
-            col = self._client.get_collection(COLLECTION, embedding_function=None)
+            col = self._client.get_collection(self.collection, embedding_function=None)
         except NotFoundError:  # deleted by another client's rebuild, not yet made anew
             col = None
         if col is None or col.id != self._col.id:
@@ -232,12 +233,14 @@ class VectorStore:
         return bool(self._col.get(where_document={"$contains": text}, limit=1, include=[])["ids"])
 
     @_translated("searching")
-    def query(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
-        """The k nearest chunk ids with cosine similarity (1 - cosine distance)."""
+    def query(self, vector: Sequence[float], k: int, *, sources: Iterable[str] | None = None) -> list[tuple[str, float]]:
+        """The k nearest chunk ids with cosine similarity (1 - cosine distance), of the
+        documents ``sources`` only when given."""
         n = self.count()
         if not n:
             return []
-        res = self._col.query(query_embeddings=[list(vector)], n_results=min(k, n), include=["distances"])
+        where = {"source": {"$in": sorted(sources)}} if sources is not None else None
+        res = self._col.query(query_embeddings=[list(vector)], n_results=min(k, n), where=where, include=["distances"])
         return [(cid, 1.0 - d) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
     @_translated("reading chunks")
@@ -247,6 +250,19 @@ class VectorStore:
             res = self._col.get(ids=list(ids[i : i + _BATCH]), include=["documents", "metadatas"])
             out.update({cid: _from_record(cid, t, m) for cid, t, m in zip(res["ids"], res["documents"], res["metadatas"])})
         return out
+
+    @_translated("listing chunks")
+    def ids_of(self, sources: Iterable[str]) -> set[str]:
+        """The ids of the chunks of the documents ``sources``."""
+        out: set[str] = set()
+        where = {"source": {"$in": sorted(sources)}}
+        offset = 0
+        while True:
+            res = self._col.get(where=where, include=[], limit=_BATCH, offset=offset)
+            out.update(res["ids"])
+            if len(res["ids"]) < _BATCH:
+                return out
+            offset += _BATCH
 
     @_translated("reading chunks")
     def chunks(self, where: dict | None = None) -> list[Chunk]:
@@ -271,14 +287,22 @@ def clear_vector_files(chroma_dir: Path) -> None:
     replace_deleted(chroma_dir)
 
 
-def drop(url: str) -> None:
-    """Delete the collection on the Chroma server at ``url`` (``ingest --rebuild``); other
-    clients of that server notice at their next search and follow the new collection."""
+def drop(url: str, collection: str = COLLECTION) -> None:
+    """Delete the collection on the Chroma server at ``url`` (``ingest --rebuild``, ``kb delete``);
+    other clients of that server notice at their next search and follow the new collection."""
     from chromadb.errors import NotFoundError
 
     try:
-        _http_client(url).delete_collection(COLLECTION)
+        _http_client(url).delete_collection(collection)
     except NotFoundError:
         pass
     except Exception as err:
         raise StoreError(_server_error(url.rstrip("/"), err, "deleting the collection")) from err
+
+
+def collections(url: str) -> list[str]:
+    """The names of the collections on the Chroma server at ``url``."""
+    try:
+        return [c if isinstance(c, str) else c.name for c in _http_client(url).list_collections()]
+    except Exception as err:
+        raise StoreError(_server_error(url.rstrip("/"), err, "listing the collections")) from err

@@ -318,3 +318,33 @@ def test_ui_command_refuses_an_open_host_before_loading_anything(tmp_path, run_c
     assert code == 2
     assert err.startswith("error: --host 0.0.0.0 makes the page reachable") and err.count("\n") == 1
     assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.model
+def test_a_session_chooses_its_knowledge_base_and_the_documents_to_answer_from(app, data_dir, tmp_path):
+    from assistant import config, kb
+
+    kb.create(config.load({"data_dir": data_dir}, env={}), "lake")
+    note = tmp_path / "观测站笔记.md"
+    note.write_text(NOTE, encoding="utf-8")
+    other = tmp_path / "other.txt"
+    other.write_text("图书馆每周一闭馆，其余日子上午九点开门。", encoding="utf-8")
+    out = handler(app, "upload")([str(note), str(other)], "zh", "lake")
+    results = next(v for v in out.values() if isinstance(v, str) and 'class="results"' in v)
+    assert results.count("已加入") == 2
+    assert (data_dir / "kb" / "lake" / "uploads" / "观测站笔记.md").is_file()  # the knowledge base's own uploads
+
+    chosen = handler(app, "kb")("lake", "en")
+    library_html = next(v for v in chosen.values() if isinstance(v, str) and 'class="library"' in v)
+    assert "2 documents" in library_html and GOLD not in library_html
+    assert [] in chosen.values() and chosen[next(c for c in chosen if getattr(c, "elem_id", "") == "scope")].value == []
+    default_library = next(v for v in handler(app, "library")("en").values() if isinstance(v, str) and 'class="library"' in v)
+    assert "观测站笔记.md" not in default_library and "5 documents" in default_library
+
+    *_, (_, chat, _, answer, _, status) = run(handler(app, "ask")("青松湖观测站建于哪一年？", [], [], 4, 0.0, "zh", "lake", ["观测站笔记.md"]))
+    assert status == "" and not answer.refused and "2011" in answer.text
+    assert {h.chunk.source for h in answer.hits} == {"观测站笔记.md"}
+    *_, (_, _, _, answer, _, _) = run(handler(app, "ask")("青松湖观测站建于哪一年？", [], [], 4, 0.0, "zh", None, None))
+    assert answer.refused  # the default knowledge base does not hold it
+    *_, (_, chat, _, _, _, status) = run(handler(app, "ask")("青松湖观测站建于哪一年？", [], [], 4, 0.0, "zh", "lake", ["gone.md"]))
+    assert "no indexed document matches --source gone.md" in status

@@ -1,4 +1,5 @@
-"""The one Assistant (index and models, loaded once) that every browser session shares."""
+"""The Assistants (index and models, loaded once) that every browser session shares: one per
+knowledge base, all with the same answer model and embedder."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from assistant import kb
 from assistant.answer import Assistant
 from assistant.web import library
 
@@ -15,24 +17,50 @@ log = logging.getLogger("assistant.web.ui")
 
 
 class Engine:
-    """The Assistant that every session shares, and the answer model it uses."""
+    """The Assistant of each knowledge base, and the answer model they share.
 
-    def __init__(self, assistant: Assistant):
+    ``assistant`` is the one the page opens with (the configured kb); others are opened
+    when a session first chooses them. ``allowed``, when given, maps a logged-in user to
+    the knowledge bases they may see (the API keys' reach); None: every one."""
+
+    def __init__(self, assistant: Assistant, allowed=None):
         self.assistant = assistant
+        self.allowed = allowed
+        self._kbs = {assistant.settings.kb: assistant}
         self._lock = threading.Lock()
 
-    def for_question(self, temperature: float) -> Assistant:
-        """A view with this session's temperature over the shared index and model."""
+    def kb_names(self, user: str | None = None) -> list[str]:
+        names = kb.names(self.assistant.settings)
+        if self.allowed is None:
+            return names
+        reach = self.allowed(user)
+        return [n for n in names if n in reach]
+
+    def of(self, name: str | None, user: str | None = None) -> Assistant:
+        """The Assistant of the knowledge base ``name`` (None: the page's first one), if ``user`` may see it."""
+        name = name or self.assistant.settings.kb
+        if self.allowed is not None and name not in self.allowed(user):
+            raise kb.UnknownKb(f"no knowledge base {name!r} for this login")
         with self._lock:
-            base = self.assistant
+            if name not in self._kbs:
+                settings = kb.of(self.assistant.settings, name)
+                kb.require(settings)
+                self._kbs[name] = Assistant(settings, progress=False, models=self.assistant.models, embedder=self.assistant.embedder)
+            return self._kbs[name]
+
+    def for_question(self, temperature: float, name: str | None = None, user: str | None = None) -> Assistant:
+        """A view with this session's temperature over the shared index and model."""
+        base = self.of(name, user)
+        with self._lock:
             base.generator  # loaded here, once: a view that loaded it would keep it to itself
         view = copy.copy(base)
         view.settings = replace(base.settings, temperature=temperature)
         return view
 
-    def page_image(self, citation: dict, passage) -> bytes | None:
+    def page_image(self, citation: dict, passage, name: str | None = None) -> bytes | None:
+        """The cited PDF page of the knowledge base ``name``, as a picture."""
         try:
-            return library.page_image(self.assistant.index, citation, passage)
+            return library.page_image(self.of(name).index, citation, passage)
         except Exception:  # a picture that cannot be made must not cost the answer
             log.warning("could not render page %s of a cited PDF", citation.get("page"))
             return None
@@ -48,6 +76,7 @@ class Engine:
             fresh = Assistant(replace(self.assistant.settings, model=path), progress=False)
             fresh.generator  # fails here, before the switch, if llama.cpp cannot load it
             self.assistant = fresh
+            self._kbs = {fresh.settings.kb: fresh}  # the others reopen with the new model
 
     def models(self) -> list[Path]:
         """Every GGUF in the models folder, and the one in use wherever it lives."""

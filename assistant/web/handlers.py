@@ -49,7 +49,12 @@ def _per_file(report, words: dict) -> list[tuple[str, str]]:
     return lines + [(path, f"{words['skipped']}: {why}") for path, why in report.skipped]
 
 
-def _tokens(engine: Engine, text: str, turns: list, k_value: float, temp: float, outcome: dict) -> Iterator[tuple[str, str]]:
+def _user(request: gr.Request | None) -> str | None:
+    return getattr(request, "username", None)
+
+
+def _tokens(engine: Engine, text: str, turns: list, k_value: float, temp: float, outcome: dict, kb: str | None = None,
+            scope: list | None = None, user: str | None = None) -> Iterator[tuple[str, str]]:
     """("preview", quotes) once the passages are found, then ("token", text) as the model
     writes; once they stop, ``outcome`` holds "answer" or "error".
 
@@ -60,9 +65,10 @@ def _tokens(engine: Engine, text: str, turns: list, k_value: float, temp: float,
 
     def work() -> None:
         try:
-            view = engine.for_question(float(temp))
+            view = engine.for_question(float(temp), kb, user)
+            sources = view.scope(sources=scope) if scope else None  # a document forgotten since is an error, said in the page
             outcome["answer"] = view.ask(text, history=turns, k=int(k_value), on_token=lambda t: tokens.put(("token", t)),
-                                         on_preview=lambda quotes, _lang: tokens.put(("preview", quotes)))
+                                         on_preview=lambda quotes, _lang: tokens.put(("preview", quotes)), sources=sources)
         except Exception as err:  # shown in the page; the worker thread must not die silently
             outcome["error"] = _message(err)
         finally:
@@ -82,13 +88,36 @@ class Handlers:
 
     # -- views ------------------------------------------------------------------------
 
-    def library_view(self, lang: str) -> dict:
-        rows = library.rows(self.engine.assistant.index)
+    def library_view(self, lang: str, kb: str | None = None, request: gr.Request = None, *, new_scope: bool = False) -> dict:
+        """The library of the knowledge base ``kb``, and its documents as choices to forget and to answer
+        from (``new_scope``: none chosen, as for another knowledge base)."""
+        rows = library.rows(self.engine.of(kb, _user(request)).index)
         choices = [(f"{r.title} ({r.source})", r.source) for r in rows]
         return {
             self.page.library_html: views.library(rows, lang),
             self.page.document: gr.Dropdown(choices=choices, value=None, label=TEXT[lang]["document"]),
+            self.page.scope: gr.Dropdown(choices=choices, label=TEXT[lang]["scope"], multiselect=True,
+                                         **({"value": []} if new_scope else {})),
         }
+
+    def _kb_choice(self, kb: str | None, request) -> tuple[list[str], str | None]:
+        """The knowledge bases this login reaches, and ``kb`` if among them, else the page's first one."""
+        names = self.engine.kb_names(_user(request))
+        first = self.engine.assistant.settings.kb
+        return names, kb if kb in names else first if first in names else names[0] if names else None
+
+    def kb_view(self, lang: str, kb: str | None, request: gr.Request = None) -> dict:
+        names, chosen = self._kb_choice(kb, request)
+        return {self.page.kb: gr.Dropdown(choices=names, value=chosen, label=TEXT[lang]["kb"])}
+
+    def choose_kb(self, kb: str, lang: str, request: gr.Request = None) -> dict:
+        """Another knowledge base: a new conversation, its library, its documents to scope to."""
+        page = self.page
+        cleared = {page.chatbot: [], page.history: [], page.last: None, page.sources: views.sources(None, lang), page.chat_status: ""}
+        try:
+            return cleared | self.library_view(lang, kb, request, new_scope=True)
+        except Exception as err:
+            return cleared | {page.chat_status: f"{TEXT[lang]['error']}: {_message(err)}"}
 
     def model_view(self, lang: str) -> dict:
         engine = self.engine
@@ -102,21 +131,23 @@ class Handlers:
     def privacy_view(self, lang: str) -> str:
         return views.privacy(privacy_report(self.engine.assistant.settings), lang)
 
-    def render(self, lang: str, answer: Answer | None) -> dict:
+    def render(self, lang: str, answer: Answer | None, kb: str | None = None, request: gr.Request = None) -> dict:
         """Every label and panel of the page in ``lang``: the outputs are ``Page.everything()``."""
         text = TEXT[lang]
         out = {c: gr.update(**{prop: text[key] for prop, key in spec.items()}) for c, spec in self.page.labels().items()}
         out[self.page.sources] = views.sources(answer, lang)
         out[self.page.privacy_html] = self.privacy_view(lang)
-        return out | self.library_view(lang) | self.model_view(lang)
+        return out | self.library_view(lang, kb, request) | self.model_view(lang)
 
     # -- chat -------------------------------------------------------------------------
 
     def on_load(self, request: gr.Request) -> dict:
         chosen = language(request.headers.get("accept-language"))
-        return {self.page.lang: chosen} | self.render(chosen, None)
+        _, kb = self._kb_choice(None, request)
+        return {self.page.lang: chosen} | self.render(chosen, None, kb, request) | self.kb_view(chosen, kb, request)
 
-    def ask(self, text: str, chat: list, turns: list, k_value: float, temp: float, lang_value: str):
+    def ask(self, text: str, chat: list, turns: list, k_value: float, temp: float, lang_value: str, kb: str | None = None,
+            scope: list | None = None, request: gr.Request = None):
         """Quotes from the documents, then the model's tokens, into the chat; then the checked, cited answer in their place.
 
         Yields (question box, chat, history, last answer, sources panel, status).
@@ -131,7 +162,7 @@ class Handlers:
         yield "", chat, turns, gr.skip(), gr.skip(), ""
         outcome: dict = {}
         shown = {"preview": "", "token": ""}
-        for kind, piece in _tokens(self.engine, text, turns, k_value, temp, outcome):
+        for kind, piece in _tokens(self.engine, text, turns, k_value, temp, outcome, kb, scope, _user(request)):
             shown[kind] += piece
             chat[-1] = {"role": "assistant", "content": views.streaming(shown["preview"], shown["token"], lang_value)}
             yield gr.skip(), chat, turns, gr.skip(), gr.skip(), gr.skip()
@@ -140,7 +171,8 @@ class Handlers:
             yield gr.skip(), chat, turns, gr.skip(), gr.skip(), f"{words['error']}: {outcome['error']}"
             return
         answer = outcome["answer"]
-        chat[-1] = {"role": "assistant", "content": views.answer(answer, lang_value, self.engine.page_image)}
+        image = lambda citation, passage: self.engine.page_image(citation, passage, kb)  # noqa: E731
+        chat[-1] = {"role": "assistant", "content": views.answer(answer, lang_value, image)}
         turns = [*turns, {"role": "user", "content": text}, {"role": "assistant", "content": answer.text}]
         yield gr.skip(), chat, turns, answer, views.sources(answer, lang_value), ""
 
@@ -149,19 +181,21 @@ class Handlers:
 
     # -- library ----------------------------------------------------------------------
 
-    def upload(self, paths: list[str] | None, lang_value: str, progress=gr.Progress()) -> dict:
-        """Save each file under the uploads folder and ingest it; one line of outcome per file."""
-        words, page, engine = TEXT[lang_value], self.page, self.engine
+    def upload(self, paths: list[str] | None, lang_value: str, kb: str | None = None, request: gr.Request = None,
+               progress=gr.Progress()) -> dict:
+        """Save each file under the uploads folder of the knowledge base and ingest it; one line of outcome per file."""
+        words, page = TEXT[lang_value], self.page
         if not paths:
             return {page.upload_results: views.results([]), page.library_status: words["no_files"], page.files: None}
-        folder = engine.assistant.settings.uploads_dir
+        assistant = self.engine.of(kb, _user(request))
+        folder = assistant.settings.uploads_dir
         lines = []
         for i, name in enumerate(paths):
             src = Path(name)
             progress((i, len(paths)), desc=src.name)
             try:
-                saved = library.save_upload(src, folder, engine.assistant.index)
-                report = engine.assistant.ingest([saved])
+                saved = library.save_upload(src, folder, assistant.index)
+                report = assistant.ingest([saved])
                 lines.append((saved.name, _outcome(report, words)))
             except library.UploadRefused as err:
                 lines.append((src.name, words[err.key].format(**err.params)))
@@ -169,30 +203,32 @@ class Handlers:
                 lines.append((src.name, f"{words['error']}: {_message(err)}"))
             finally:
                 src.unlink(missing_ok=True)  # Gradio's temporary copy: the kept one is under uploads/
-        return {page.upload_results: views.results(lines), page.library_status: "", page.files: None} | self.library_view(lang_value)
+        return {page.upload_results: views.results(lines), page.library_status: "", page.files: None} | self.library_view(lang_value, kb, request)
 
-    def forget(self, source: str | None, lang_value: str) -> dict:
-        words, status, engine = TEXT[lang_value], self.page.library_status, self.engine
+    def forget(self, source: str | None, lang_value: str, kb: str | None = None, request: gr.Request = None) -> dict:
+        words, status = TEXT[lang_value], self.page.library_status
         if not source:
             return {status: words["no_document"]}
         try:
-            if source not in engine.assistant.index.documents():  # e.g. another session forgot it first
-                return {status: words["not_in_library"].format(source=source)} | self.library_view(lang_value)
-            n = engine.assistant.forget(source)
+            assistant = self.engine.of(kb, _user(request))
+            if source not in assistant.index.documents():  # e.g. another session forgot it first
+                return {status: words["not_in_library"].format(source=source)} | self.library_view(lang_value, kb, request)
+            n = assistant.forget(source)
         except Exception as err:
             return {status: f"{words['error']}: {_message(err)}"}
-        note = engine.assistant.index.store.files_note  # a Chroma server only its admin can compact
+        note = assistant.index.store.files_note  # a Chroma server only its admin can compact
         message = words["forgot"].format(source=source, n=n) + (f" ({note})" if note else "")
-        return {status: message} | self.library_view(lang_value)
+        return {status: message} | self.library_view(lang_value, kb, request)
 
-    def reingest(self, lang_value: str) -> dict:
-        words, page, engine = TEXT[lang_value], self.page, self.engine
+    def reingest(self, lang_value: str, kb: str | None = None, request: gr.Request = None) -> dict:
+        words, page = TEXT[lang_value], self.page
         try:
-            report = engine.assistant.ingest(library.origins(engine.assistant.index))
+            assistant = self.engine.of(kb, _user(request))
+            report = assistant.ingest(library.origins(assistant.index))
         except Exception as err:
             return {page.library_status: f"{words['error']}: {_message(err)}"}
         done = {page.library_status: f"{words['reingested']} {report.summary()}", page.upload_results: views.results(_per_file(report, words))}
-        return done | self.library_view(lang_value)
+        return done | self.library_view(lang_value, kb, request)
 
     # -- settings ---------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ class Page:
     lang: gr.Radio
     # chat tab
     chat_tab: gr.Tab
+    kb: gr.Dropdown  # which knowledge base this session asks and manages (the library tab follows it)
+    scope: gr.Dropdown  # documents of that knowledge base to answer from; none chosen = all
     chatbot: gr.Chatbot
     question: gr.Textbox
     ask_btn: gr.Button
@@ -67,7 +69,7 @@ class Page:
             self.ask_btn: {"value": "ask"}, self.clear_btn: {"value": "clear"}, self.examples.dataset: {"label": "examples"},
             self.files: {"label": "upload"}, self.forget_btn: {"value": "forget"}, self.reingest_btn: {"value": "reingest"},
             self.k: {"label": "k"}, self.temperature: {"label": "temperature"}, self.model_note: {"value": "model_note"},
-            self.refresh_btn: {"value": "refresh"},
+            self.refresh_btn: {"value": "refresh"}, self.kb: {"label": "kb"}, self.scope: {"label": "scope"},
         }
 
     def everything(self) -> list:
@@ -98,6 +100,9 @@ def _chat_tab(t: dict) -> dict:
     with gr.Tab(t["tab_chat"], id="chat") as chat_tab:
         with gr.Row():
             with gr.Column(scale=3, min_width=320):
+                with gr.Row(equal_height=True):
+                    kb = gr.Dropdown([], label=t["kb"], elem_id="kb", scale=1, min_width=160)
+                    scope = gr.Dropdown([], multiselect=True, label=t["scope"], elem_id="scope", scale=3)
                 chatbot = gr.Chatbot(
                     label=t["chat"], placeholder=t["chat_placeholder"], elem_id="chat", height=520,
                     buttons=["copy"], feedback_options=None, latex_delimiters=[], group_consecutive_messages=False,
@@ -110,7 +115,7 @@ def _chat_tab(t: dict) -> dict:
                 chat_status = gr.Markdown(elem_id="chat-status")
             with gr.Column(scale=2, min_width=280):
                 sources = gr.HTML(views.sources(None, "zh"), elem_id="sources")
-    return dict(chat_tab=chat_tab, chatbot=chatbot, question=question, ask_btn=ask_btn, clear_btn=clear_btn,
+    return dict(chat_tab=chat_tab, kb=kb, scope=scope, chatbot=chatbot, question=question, ask_btn=ask_btn, clear_btn=clear_btn,
                 examples=examples, chat_status=chat_status, sources=sources)
 
 

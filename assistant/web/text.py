@@ -36,6 +36,8 @@ TEXT: dict[str, dict[str, str]] = {
         "temperature": "温度（0 = 每次回答相同）",
         "model": "回答模型（GGUF 文件）",
         "refresh": "刷新",
+        "kb": "知识库",
+        "scope": "只从这些文档回答（不选 = 全部）",
         # messages
         "thinking": "正在检索和生成……",
         "preview": "资料原文（模型回答前）：",
@@ -115,6 +117,8 @@ TEXT: dict[str, dict[str, str]] = {
         "temperature": "Temperature (0 = same answer every time)",
         "model": "Answer model (GGUF file)",
         "refresh": "Refresh",
+        "kb": "Knowledge base",
+        "scope": "Answer from these documents only (none = all)",
         "thinking": "Searching and writing…",
         "preview": "From the documents (before the model's answer):",
         "empty_question": "Please type a question.",

@@ -22,7 +22,7 @@ import gradio as gr
 
 from assistant import servers
 from assistant.answer import Assistant
-from assistant.config import ConfigError, Settings
+from assistant.config import DEFAULT_KB, ConfigError, Settings
 from assistant.web import layout, library, views
 from assistant.web.engine import Engine
 from assistant.web.handlers import Handlers
@@ -69,18 +69,19 @@ def wire(app: gr.Blocks, p: layout.Page, h: Handlers) -> None:
     everything = p.everything()
     chat_outputs = [p.question, p.chatbot, p.history, p.last, p.sources, p.chat_status]
     cleared = [p.chatbot, p.history, p.last, p.sources, p.chat_status]
+    library = [p.library_html, p.document, p.scope]
     _on(app.load, h.on_load, None, [p.lang, *everything], "load")
-    _on(p.lang.input, h.render, [p.lang, p.last], everything, "render")
+    _on(p.lang.input, h.render, [p.lang, p.last, p.kb], everything, "render")
     for event in (p.ask_btn.click, p.question.submit):
-        _on(event, h.ask, [p.question, p.chatbot, p.history, p.k, p.temperature, p.lang], chat_outputs, "ask", **ONE_AT_A_TIME)
+        _on(event, h.ask, [p.question, p.chatbot, p.history, p.k, p.temperature, p.lang, p.kb, p.scope], chat_outputs, "ask",
+            **ONE_AT_A_TIME)
     for event in (p.clear_btn.click, p.chatbot.clear):
         _on(event, h.clear, [p.lang], cleared, "clear")
-    _on(p.library_tab.select, h.library_view, [p.lang], [p.library_html, p.document], "library")
-    _on(p.files.upload, h.upload, [p.files, p.lang],
-        [p.upload_results, p.library_status, p.files, p.library_html, p.document], "upload", **LIBRARY)
-    _on(p.forget_btn.click, h.forget, [p.document, p.lang], [p.library_status, p.library_html, p.document], "forget", **LIBRARY)
-    _on(p.reingest_btn.click, h.reingest, [p.lang],
-        [p.library_status, p.upload_results, p.library_html, p.document], "reingest", **LIBRARY)
+    _on(p.kb.input, h.choose_kb, [p.kb, p.lang], [*cleared, *library], "kb")
+    _on(p.library_tab.select, h.library_view, [p.lang, p.kb], library, "library")
+    _on(p.files.upload, h.upload, [p.files, p.lang, p.kb], [p.upload_results, p.library_status, p.files, *library], "upload", **LIBRARY)
+    _on(p.forget_btn.click, h.forget, [p.document, p.lang, p.kb], [p.library_status, *library], "forget", **LIBRARY)
+    _on(p.reingest_btn.click, h.reingest, [p.lang, p.kb], [p.library_status, p.upload_results, *library], "reingest", **LIBRARY)
     _on(p.model.input, h.choose_model, [p.model, p.lang], [p.model, p.model_info], "model", **ONE_AT_A_TIME)
     for event in (p.refresh_btn.click, p.privacy_timer.tick, p.privacy_tab.select):
         _on(event, h.privacy_view, [p.lang], [p.privacy_html], "privacy")
@@ -141,7 +142,8 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> int:
     pair = credentials(host, auth)
     assistant = Assistant(settings)
     assistant.model_path()  # a bad --model fails now, before any ingest work
-    report = assistant.ensure_ingested()
+    # The default knowledge base starts with the bundled corpus; another may start empty (the page uploads into it).
+    report = assistant.ensure_ingested() if assistant.index.count() or settings.kb == DEFAULT_KB else None
     if report is not None:
         print(f"indexed the corpus: {report.summary()}", file=sys.stderr)
     assistant.generator  # the first question should not wait for the model to load
