@@ -1,4 +1,4 @@
-"""`assistant` command line: ingest, ask, chat, eval, status, privacy, forget, purge, kb, ui, serve.
+"""`assistant` command line: ingest, ask, chat, eval, status, privacy, forget, purge, kb, ui, api, api-key, serve.
 A thin adapter over answer.Assistant.
 
 Exit codes: 0 success (a refused answer is a success), 1 error, 2 bad usage or
@@ -25,6 +25,7 @@ examples:
   assistant chat                                 a conversation; follow-up questions work
   assistant status                               what is indexed, which models, where data lives
   assistant ui                                   the web page, at http://127.0.0.1:7860
+  assistant api-key create --kb default; assistant api   the OpenAI-compatible API, at http://127.0.0.1:8765/v1
   assistant serve                                Chroma server + model server + web page, for a team; --stop ends them
   assistant privacy                              the privacy report: guard, data folder, models, bytes not uploaded
   assistant forget 003_article.txt               remove a document and wipe its text from the index files
@@ -38,9 +39,13 @@ egress guard refuses any connection off this machine.
 """
 
 
+def _data_dir(g) -> None:
+    g.add_argument("--data-dir", type=Path, help="where the index, models and logs live (default ~/.local/share/private-assistant)")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings")
-    g.add_argument("--data-dir", type=Path, help="where the index, models and logs live (default ~/.local/share/private-assistant)")
+    _data_dir(g)
     g.add_argument("--kb", metavar="NAME", help="the knowledge base to use (default: default; `assistant kb list` shows them)")
     g.add_argument("--model", type=Path, help="a chat GGUF file (default: the bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M)")
     g.add_argument("--embed-model", type=Path, help="a sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2)")
@@ -163,7 +168,45 @@ def _pages(sub) -> None:
     p.add_argument("--chroma-port", type=int, default=8000, help="port of the Chroma server (default 8000)")
     p.add_argument("--llm-host", default="127.0.0.1", help="address of the model server (default 127.0.0.1; it has no login)")
     p.add_argument("--llm-port", type=int, default=8080, help="port of the model server (default 8080)")
+    _api_address(p)
     _common(p)
+    p = sub.add_parser("api", help="the OpenAI-compatible API: answers, knowledge bases, uploads", description=API_DESCRIPTION,
+                       epilog=API_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _api_address(p)
+    _common(p)
+    _api_keys(sub)
+
+
+API_DESCRIPTION = ("Serve the assistant to other programs: POST /v1/chat/completions (the OpenAI chat format; `model` names "
+                   "a knowledge base; checked citations in the extra field x_assistant), GET /v1/models, and "
+                   "GET/POST/DELETE /v1/kb/NAME/documents. Every request needs an API key (assistant api-key create).")
+API_EPILOG = """example (the official openai client):
+  from openai import OpenAI
+  client = OpenAI(base_url="http://127.0.0.1:8765/v1", api_key="pa-...")
+  r = client.chat.completions.create(model="default", messages=[{"role": "user", "content": "开源大模型有哪些优势？"}])
+  print(r.choices[0].message.content, r.x_assistant["citations"])
+"""
+
+
+def _api_address(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api-host", default="127.0.0.1", help="address of the API (default 127.0.0.1); any other needs API keys")
+    p.add_argument("--api-port", type=int, default=8765, help="port of the API (default 8765)")
+
+
+def _api_keys(sub) -> None:
+    p = sub.add_parser("api-key", help="API keys: create, list, revoke", description="Keys for the API and, once any exist, the logins of the web page (the key's name and the key). A key reaches only the knowledge bases it was made for; it is shown once and stored hashed.")
+    keys = p.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    q = keys.add_parser("create", help="make a key and print it (once)")
+    q.add_argument("--kb", dest="reach", action="append", required=True, metavar="NAME", help="a knowledge base the key reaches; repeat for several")
+    q.add_argument("--read-only", action="store_true", help="the key may ask and list, not upload or delete")
+    q.add_argument("--name", help="the key's name, also its login on the web page (default key-N)")
+    _data_dir(q.add_argument_group("settings"))
+    q = keys.add_parser("list", help="the keys' names, knowledge bases and dates (never the keys)")
+    q.add_argument("--json", action="store_true")
+    _data_dir(q.add_argument_group("settings"))
+    q = keys.add_parser("revoke", help="delete a key: requests with it are refused from now on")
+    q.add_argument("name", metavar="NAME")
+    _data_dir(q.add_argument_group("settings"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         _log_to(settings.logs_dir)
         from assistant.commands import COMMANDS
 
-        if args.command not in ("kb", "purge", "privacy"):
+        if args.command not in ("kb", "purge", "privacy", "api", "api-key"):
             from assistant import kb
 
             kb.require(settings)  # a mistyped --kb is an error, not a new empty index

@@ -288,7 +288,43 @@ def cmd_serve(args, settings) -> int:
     if args.stop:
         return stack.stop(settings)
     return stack.serve(settings, host=args.host, port=args.port, auth=args.auth, chroma_host=args.chroma_host,
-                       chroma_port=args.chroma_port, llm_host=args.llm_host, llm_port=args.llm_port)
+                       chroma_port=args.chroma_port, llm_host=args.llm_host, llm_port=args.llm_port,
+                       api_host=args.api_host, api_port=args.api_port)
+
+
+def cmd_api(args, settings) -> int:
+    from assistant.api import server
+
+    return server.serve(settings, host=args.api_host, port=args.api_port)
+
+
+def cmd_api_key(args, settings) -> int:
+    from assistant import kb, keys
+
+    if args.key_command == "create":
+        for name in args.reach:
+            kb.require(kb.of(settings, name))
+        key, secret = keys.create(settings, args.reach, name=args.name, read_only=args.read_only)
+        print(secret)
+        print(f"the key {key.name} ({'read-only, ' if key.read_only else ''}reaches {', '.join(key.kbs)}): shown this once, "
+              "stored hashed; give it as Authorization: Bearer KEY, or log in to the page with its name and the key",
+              file=sys.stderr)
+        return 0
+    if args.key_command == "list":
+        found = keys.load(settings)
+        if args.json:
+            print(json.dumps([{"name": k.name, "kbs": list(k.kbs), "read_only": k.read_only, "created": k.created} for k in found], indent=2))
+            return 0
+        if not found:
+            print("no API keys; make one with: assistant api-key create --kb NAME", file=sys.stderr)
+        for k in found:
+            print(f"{k.name:<20} {'read-only ' if k.read_only else 'read-write'}  {', '.join(k.kbs) or '(none)':<30} created {k.created}")
+        return 0
+    if not keys.revoke(settings, args.name):
+        print(f"error: no API key named {args.name!r} (assistant api-key list shows them)", file=sys.stderr)
+        return 2
+    print(f"revoked the key {args.name}: requests with it are refused from now on")
+    return 0
 
 
 def cmd_ui(args, settings) -> int:
@@ -300,4 +336,5 @@ def cmd_ui(args, settings) -> int:
 COMMANDS = {
     "ingest": cmd_ingest, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "status": cmd_status,
     "privacy": cmd_privacy, "forget": cmd_forget, "purge": cmd_purge, "kb": cmd_kb, "ui": cmd_ui, "serve": cmd_serve,
+    "api": cmd_api, "api-key": cmd_api_key,
 }

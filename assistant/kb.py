@@ -12,6 +12,7 @@ import json
 import shutil
 from dataclasses import dataclass, replace
 
+from assistant import keys
 from assistant.answer import Assistant
 from assistant.config import DEFAULT_KB, KB_NAME, ConfigError, Settings
 from index.errors import Error
@@ -109,4 +110,5 @@ def delete(settings: Settings, name: str) -> dict:
             drop(kb.chroma_url, index.store.collection)
     if kb.kb_dir.exists():
         shutil.rmtree(kb.kb_dir)
+    keys.drop_kb(settings, name)
     return record

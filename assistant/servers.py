@@ -68,6 +68,16 @@ def scope(host: str) -> tuple[str, str | None]:
     return "public address", f"{host} is neither loopback nor a private range: data sent there may leave your network"
 
 
+def loopback(host: str) -> bool:
+    """Whether a server listening on ``host`` is reachable from this machine only. Narrower than
+    ``scope``, which also takes "[::1]", "LOCALHOST", localhost.localdomain and the like:
+    an address to listen on that is any of those still needs a login."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def off_machine(url: str | None) -> bool:
     """Whether talking to ``url`` sends data off this machine (anything but loopback)."""
     return bool(url) and scope(split(url)[0])[0] != "loopback"

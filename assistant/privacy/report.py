@@ -8,7 +8,7 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.privacy import egress
 from assistant.privacy.offline import OFFLINE_ENV
-from assistant.privacy.usage import EGRESS_LOG, egress_log, usage_totals
+from assistant.privacy.usage import API_REFUSED_LOG, EGRESS_LOG, egress_log, refused_requests, usage_totals
 
 
 def _size(path: Path) -> int:
@@ -81,6 +81,7 @@ def privacy_report(settings: Settings) -> dict:
         },
         "offline_env": dict(OFFLINE_ENV),
         "session": session,
+        "api_refused": refused_requests(settings),
         "since_install": since_install,
         "stores": {kind: {"path": str(p), "bytes": _size(p) if isinstance(p, Path) else 0} for kind, p in stores.items()},
         "servers": _servers(settings),
@@ -116,8 +117,13 @@ def format_report(r: dict) -> str:
         f"  ({s['questions']} questions; session {s['id']})",
         f"since install: {r['since_install']['questions']} questions, {kb(r['since_install']['would_upload_bytes'])} a cloud model "
         f"would have received; {r['since_install']['sent_bytes']} bytes sent",
-        "models:",
     ]
+    api = r["api_refused"]
+    if api["since_install"]:
+        statuses = ", ".join(f"{n}x {code}" for code, n in api["by_status"].items())
+        lines.append(f"API:           refused {api['session']} requests this session, {api['since_install']} since install "
+                     f"({statuses}; logged in logs/{API_REFUSED_LOG}, no text)")
+    lines.append("models:")
     for m in r["models"]:
         sha = m["sha256"] or "-"
         lines.append(f"  {m['role']:<10} {m['path']}  {m['bytes'] / 1e6:.0f} MB  sha256 {sha}\n             {m['origin']}")

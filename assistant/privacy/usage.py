@@ -20,6 +20,7 @@ from index.files import append_line
 SESSION = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"  # this process
 USAGE_LOG = "usage.jsonl"
 EGRESS_LOG = "egress.jsonl"
+API_REFUSED_LOG = "api_refused.jsonl"  # requests the API refused: status and a reason code, no text
 
 
 def egress_log(settings: Settings) -> Path:
@@ -65,17 +66,38 @@ def debug_record(settings: Settings, answer) -> None:
     append_line(settings.logs_dir / "debug.jsonl", json.dumps(line, ensure_ascii=False))
 
 
-def usage_totals(settings: Settings) -> tuple[dict, dict]:
-    """(this or the latest session's totals, totals since install) from the ledger."""
+def record_refused_request(settings: Settings, status: int, reason: str) -> None:
+    """One refused API request (a wrong key, a body too large...): its HTTP status and reason code only."""
+    line = {"time": round(time.time(), 3), "session": SESSION, "status": status, "reason": reason}
+    append_line(settings.logs_dir / API_REFUSED_LOG, json.dumps(line))
+
+
+def refused_requests(settings: Settings) -> dict:
+    """API requests refused in this process and since install, and since install by HTTP status."""
+    rows = _rows(settings.logs_dir / API_REFUSED_LOG)
+    by_status: dict[str, int] = {}
+    for r in rows:
+        by_status[str(r.get("status"))] = by_status.get(str(r.get("status")), 0) + 1
+    return {"session": sum(r.get("session") == SESSION for r in rows), "since_install": len(rows),
+            "by_status": dict(sorted(by_status.items()))}
+
+
+def _rows(path: Path) -> list[dict]:
     rows = []
     try:
-        for line in (settings.logs_dir / USAGE_LOG).read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 rows.append(json.loads(line))
             except ValueError:
                 continue  # a line cut short by a crash costs that line only
     except FileNotFoundError:
         pass
+    return rows
+
+
+def usage_totals(settings: Settings) -> tuple[dict, dict]:
+    """(this or the latest session's totals, totals since install) from the ledger."""
+    rows = _rows(settings.logs_dir / USAGE_LOG)
     sessions = [r.get("session") for r in rows]
     latest = SESSION if SESSION in sessions else (sessions[-1] if sessions else SESSION)
 

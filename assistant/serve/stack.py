@@ -6,7 +6,8 @@ Three processes, each listening on loopback unless told otherwise:
 - llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``) with the
   answer model, started with ``--interrupt_requests false`` so that concurrent questions
   queue instead of cutting each other off;
-- the web page (assistant.web.ui), in this process, pointed at both.
+- the web page (assistant.web.ui), in this process, pointed at both, and beside it the
+  assistant's own API (assistant.api), sharing the page's index and model.
 
 The two servers are children of this process: they get its offline environment
 (assistant.privacy.offline.OFFLINE_ENV, Chroma's telemetry off, TMPDIR and caches in the
@@ -87,12 +88,13 @@ def _running(settings: Settings) -> dict | None:
 
 
 def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_host: str, chroma_port: int,
-          llm_host: str, llm_port: int) -> int:
+          llm_host: str, llm_port: int, api_host: str, api_port: int) -> int:
+    from assistant.api import server as api
     from assistant.privacy import egress
     from assistant.privacy.usage import egress_log
     from assistant.web import ui
 
-    _preflight(settings, host, auth, chroma_host, llm_host)
+    _preflight(settings, host, auth, chroma_host, llm_host, api_host)
     start_chroma, start_llm = not settings.chroma_url, not settings.llm_url
     settings = replace(
         settings,
@@ -106,6 +108,7 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_
     if start_llm:
         _check_port_free("model server", llm_host, llm_port, "--llm-port")
     _check_port_free("web page", host, port, "--port")
+    _check_port_free("API", api_host, api_port, "--api-port")
     children: list[Child] = []
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `serve --stop` ends us like Ctrl-C
     try:
@@ -118,20 +121,24 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None, chroma_
             print(f"{child.name} server: {child.url}  (log {child.log})", file=sys.stderr, flush=True)
         _write_stack(settings, {
             "pid": os.getpid(), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "ui": f"http://{servers.bracketed(_local(host))}:{port}", **{("llm" if c.name == "model" else c.name): c.record() for c in children},
+            "ui": f"http://{servers.bracketed(_local(host))}:{port}", "api": api.url(_local(api_host), api_port), **{("llm" if c.name == "model" else c.name): c.record() for c in children},
         })
-        return ui.serve(settings, host=host, port=port, auth=auth)
+        return ui.serve(settings, host=host, port=port, auth=auth,
+                        beside=lambda engine: api.start(settings, engine, api_host, api_port))
     finally:
         _stop_children(settings, children)
         signal.signal(signal.SIGTERM, previous)
 
 
-def _preflight(settings: Settings, host: str, auth: str | None, chroma_host: str, llm_host: str) -> None:
+def _preflight(settings: Settings, host: str, auth: str | None, chroma_host: str, llm_host: str, api_host: str) -> None:
     """Everything that can be refused before anything starts."""
+    from assistant import keys
+    from assistant.api import server as api
     from assistant.web import ui
 
-    with contextlib.redirect_stderr(io.StringIO()):  # the page repeats the warning when it starts
-        ui.credentials(host, auth)  # a missing --auth fails now, before anything starts
+    with contextlib.redirect_stderr(io.StringIO()):  # the page and the API repeat their warnings when they start
+        ui.credentials(host, auth, with_keys=bool(keys.load(settings)))  # a missing --auth fails now, before anything starts
+        api.check(settings, api_host)
     if (running := _running(settings)) is not None:
         raise Error(f"the stack of {settings.data_dir} is already running (pid {running['pid']}, {running.get('ui')}): "
                     "stop it with: assistant serve --stop")

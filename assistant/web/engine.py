@@ -1,5 +1,5 @@
-"""The Assistants (index and models, loaded once) that every browser session shares: one per
-knowledge base, all with the same answer model and embedder."""
+"""The Assistants (index and models, loaded once) that every browser session and API request
+shares: one per knowledge base, all with the same answer model and embedder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from assistant import kb
 from assistant.answer import Assistant
+from assistant.keys import NotAllowed
 from assistant.web import library
 
 log = logging.getLogger("assistant.web.ui")
@@ -20,27 +21,38 @@ class Engine:
     """The Assistant of each knowledge base, and the answer model they share.
 
     ``assistant`` is the one the page opens with (the configured kb); others are opened
-    when a session first chooses them. ``allowed``, when given, maps a logged-in user to
-    the knowledge bases they may see (the API keys' reach); None: every one."""
+    when a session first chooses them. ``logins``, when given, maps a logged-in user to
+    their API key (assistant.keys): a user sees only the knowledge bases it reaches, and
+    changes none with a read-only key; a user without a key (the --auth login) sees all.
+    ``answering`` is held while a question is answered: the page and the API share one model."""
 
-    def __init__(self, assistant: Assistant, allowed=None):
+    def __init__(self, assistant: Assistant, logins=None):
         self.assistant = assistant
-        self.allowed = allowed
+        self.logins = logins
+        self.answering = threading.Lock()
         self._kbs = {assistant.settings.kb: assistant}
         self._lock = threading.Lock()
 
+    def _key(self, user: str | None):
+        return self.logins(user) if self.logins is not None and user is not None else None
+
     def kb_names(self, user: str | None = None) -> list[str]:
         names = kb.names(self.assistant.settings)
-        if self.allowed is None:
-            return names
-        reach = self.allowed(user)
-        return [n for n in names if n in reach]
+        key = self._key(user)
+        return names if key is None else [n for n in names if key.reaches(n)]
 
-    def of(self, name: str | None, user: str | None = None) -> Assistant:
-        """The Assistant of the knowledge base ``name`` (None: the page's first one), if ``user`` may see it."""
-        name = name or self.assistant.settings.kb
-        if self.allowed is not None and name not in self.allowed(user):
-            raise kb.UnknownKb(f"no knowledge base {name!r} for this login")
+    def of(self, name: str | None, user: str | None = None, *, write: bool = False) -> Assistant:
+        """The Assistant of the knowledge base ``name`` (None: the page's first one), if ``user`` may
+        see it (and change it: ``write``)."""
+        key = self._key(user)
+        if not name:
+            name = self.assistant.settings.kb
+            if key is not None and not key.reaches(name):
+                name = next(iter(self.kb_names(user)), name)
+        if key is not None and not key.reaches(name):
+            raise NotAllowed(f"no knowledge base {name!r} for this login")
+        if key is not None and write and key.read_only:
+            raise NotAllowed(f"this login may read {name!r} but not change it (its key is read-only)")
         with self._lock:
             if name not in self._kbs:
                 settings = kb.of(self.assistant.settings, name)

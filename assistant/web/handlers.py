@@ -67,8 +67,9 @@ def _tokens(engine: Engine, text: str, turns: list, k_value: float, temp: float,
         try:
             view = engine.for_question(float(temp), kb, user)
             sources = view.scope(sources=scope) if scope else None  # a document forgotten since is an error, said in the page
-            outcome["answer"] = view.ask(text, history=turns, k=int(k_value), on_token=lambda t: tokens.put(("token", t)),
-                                         on_preview=lambda quotes, _lang: tokens.put(("preview", quotes)), sources=sources)
+            with engine.answering:
+                outcome["answer"] = view.ask(text, history=turns, k=int(k_value), on_token=lambda t: tokens.put(("token", t)),
+                                             on_preview=lambda quotes, _lang: tokens.put(("preview", quotes)), sources=sources)
         except Exception as err:  # shown in the page; the worker thread must not die silently
             outcome["error"] = _message(err)
         finally:
@@ -187,7 +188,10 @@ class Handlers:
         words, page = TEXT[lang_value], self.page
         if not paths:
             return {page.upload_results: views.results([]), page.library_status: words["no_files"], page.files: None}
-        assistant = self.engine.of(kb, _user(request))
+        try:
+            assistant = self.engine.of(kb, _user(request), write=True)
+        except Exception as err:
+            return {page.library_status: f"{words['error']}: {_message(err)}", page.files: None}
         folder = assistant.settings.uploads_dir
         lines = []
         for i, name in enumerate(paths):
@@ -210,7 +214,7 @@ class Handlers:
         if not source:
             return {status: words["no_document"]}
         try:
-            assistant = self.engine.of(kb, _user(request))
+            assistant = self.engine.of(kb, _user(request), write=True)
             if source not in assistant.index.documents():  # e.g. another session forgot it first
                 return {status: words["not_in_library"].format(source=source)} | self.library_view(lang_value, kb, request)
             n = assistant.forget(source)
@@ -223,7 +227,7 @@ class Handlers:
     def reingest(self, lang_value: str, kb: str | None = None, request: gr.Request = None) -> dict:
         words, page = TEXT[lang_value], self.page
         try:
-            assistant = self.engine.of(kb, _user(request))
+            assistant = self.engine.of(kb, _user(request), write=True)
             report = assistant.ingest(library.origins(assistant.index))
         except Exception as err:
             return {page.library_status: f"{words['error']}: {_message(err)}"}

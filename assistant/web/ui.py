@@ -15,12 +15,12 @@ GRADIO_TEMP_DIR into the data folder, and Gradio reads it on import, so uploads 
 
 from __future__ import annotations
 
-import ipaddress
+import hmac
 import sys
 
 import gradio as gr
 
-from assistant import servers
+from assistant import keys, servers
 from assistant.answer import Assistant
 from assistant.config import DEFAULT_KB, ConfigError, Settings
 from assistant.web import layout, library, views
@@ -45,10 +45,11 @@ ONE_AT_A_TIME = {"concurrency_id": "questions", "concurrency_limit": 1}
 LIBRARY = {"concurrency_id": "library", "concurrency_limit": 1}
 
 
-def build_app(assistant: Assistant) -> gr.Blocks:
+def build_app(assistant: Assistant, engine: Engine | None = None) -> gr.Blocks:
+    """The page over ``engine`` (shared with the API), or over one made for ``assistant``."""
     with gr.Blocks(title="Private document assistant", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         page = layout.build(assistant.settings)
-        wire(app, page, Handlers(Engine(assistant), page))
+        wire(app, page, Handlers(engine or Engine(assistant), page))
     return app
 
 
@@ -93,26 +94,19 @@ def wire(app: gr.Blocks, p: layout.Page, h: Handlers) -> None:
 # -- serving ---------------------------------------------------------------------------
 
 
-def _loopback(host: str) -> bool:
-    # Narrower than servers.scope, which also takes "[::1]", "LOCALHOST", localhost.localdomain,
-    # ip6-localhost and ip6-loopback for loopback: here those still need --auth.
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def credentials(host: str, auth: str | None) -> tuple[str, str] | None:
-    """``--auth user:password`` as Gradio takes it; required when the page is reachable from other machines."""
+def credentials(host: str, auth: str | None, *, with_keys: bool = False) -> tuple[str, str] | None:
+    """``--auth user:password`` as a pair; a login is required when the page is reachable from other
+    machines: that pair, or the API keys' (``with_keys``)."""
     pair = None
     if auth is not None:
         user, sep, password = auth.partition(":")
         if not (sep and user and password):
             raise ConfigError("--auth must be user:password, both non-empty")
         pair = (user, password)
-    if not _loopback(host):
-        if pair is None:
-            raise ConfigError(f"--host {host} makes the page reachable from other machines: add --auth user:password")
+    if not servers.loopback(host):
+        if pair is None and not with_keys:
+            raise ConfigError(f"--host {host} makes the page reachable from other machines: add --auth user:password "
+                              "(or make API keys, whose names and keys become the logins: assistant api-key create)")
         print(
             f"warning: listening on {host}: anyone who can reach this machine can log in with the password "
             "and read your documents; the connection is not encrypted",
@@ -121,7 +115,24 @@ def credentials(host: str, auth: str | None) -> tuple[str, str] | None:
     return pair
 
 
-def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None) -> None:
+def logins(settings: Settings, pair: tuple[str, str] | None):
+    """Gradio's login check when API keys exist: a key's name and the key (that user then sees
+    only its knowledge bases), or the --auth pair (who sees every one)."""
+
+    def check(user: str, password: str) -> bool:
+        if pair is not None and hmac.compare_digest(f"{user}:{password}", ":".join(pair)):
+            return True
+        return keys.login(keys.load(settings), user, password) is not None
+
+    return check
+
+
+def key_of(settings: Settings):
+    """A logged-in user's API key (None for the --auth login), for the Engine to limit what they see."""
+    return lambda user: next((k for k in keys.load(settings) if k.name == user), None)
+
+
+def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth=None) -> None:
     """Serve until Ctrl-C. Never ``share``: no tunnel, no analytics, no run history kept in the browser."""
     theme = gr.themes.Default(font=SANS, font_mono=MONO)
     try:
@@ -137,9 +148,11 @@ def launch(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth: t
     app.block_thread()
 
 
-def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> int:
-    """Check the address, load the index and models once, then serve the page."""
-    pair = credentials(host, auth)
+def serve(settings: Settings, *, host: str, port: int, auth: str | None, beside=None) -> int:
+    """Check the address, load the index and models once, then serve the page; ``beside(engine)``,
+    when given, starts what shares the page's Engine (the API, in `assistant serve`)."""
+    with_keys = bool(keys.load(settings))
+    pair = credentials(host, auth, with_keys=with_keys)
     assistant = Assistant(settings)
     assistant.model_path()  # a bad --model fails now, before any ingest work
     # The default knowledge base starts with the bundled corpus; another may start empty (the page uploads into it).
@@ -148,5 +161,11 @@ def serve(settings: Settings, *, host: str, port: int, auth: str | None) -> int:
         print(f"indexed the corpus: {report.summary()}", file=sys.stderr)
     assistant.generator  # the first question should not wait for the model to load
     assistant.index.warm()
-    launch(build_app(assistant), host=host, port=port, auth=pair)
+    engine = Engine(assistant, logins=key_of(settings) if with_keys else None)
+    if beside is not None:
+        beside(engine)
+    if with_keys:
+        print("the page asks for a login: the name of an API key and the key (assistant api-key list shows the names)",
+              file=sys.stderr)
+    launch(build_app(assistant, engine), host=host, port=port, auth=logins(settings, pair) if with_keys else pair)
     return 0
