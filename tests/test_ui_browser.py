@@ -1,13 +1,15 @@
 """`assistant ui` in a real browser: Debian's Chromium, headless, driven by Playwright.
 
-One server for the module (`assistant ui` on a free loopback port, temporary data
-folder, the session's GGUF), two questions in all. Every request each page makes
+Two servers for the module (`assistant ui` on a free loopback port, temporary data
+folder, the session's GGUF): one as a new user starts it, two questions; one once
+API keys exist, whose logins each see their own knowledge base, two questions more. Every request each page makes
 is recorded; a request to any host but the app's fails the test. Screenshots and
 the measured timings are kept in test-artifacts/ui/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -39,6 +42,8 @@ NOTE = """# 青松湖观测站
 观测站的主要任务是记录湖面每年开始结冰和完全解冻的日期。
 站长林晓雯每年冬天测量三次冰层厚度，并把数据整理成年度报告。
 """
+LAKE = "青岚湖观测站位于海拔3200米的高原上，建于2009年。站长林晓雯每年冬天测量三次冰层厚度，并把数据整理成年度报告。\n"
+TOWN = "红杉镇图书馆建于1987年，馆长是周明远。图书馆藏书四万册，每周一闭馆，其余日子上午九点开门。\n"
 
 
 def _free_port() -> int:
@@ -59,16 +64,23 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, gguf_path):
+EXE = Path(sys.executable).parent / "assistant"
+
+
+def _cli(data: Path, *args) -> str:
+    done = subprocess.run([str(EXE), *map(str, args), "--data-dir", str(data)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@contextlib.contextmanager
+def _serving(data: Path, gguf_path: Path, *extra: str):
     """`assistant ui` as a user starts it, on a free loopback port; stopped however the tests end."""
-    data = tmp_path_factory.mktemp("ui-browser-data")
     port = _free_port()
-    exe = Path(sys.executable).parent / "assistant"
-    log_path = data.parent / "ui-server.log"
+    log_path = data.parent / f"{data.name}-server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(exe), "ui", "--port", str(port), "--data-dir", str(data), "--model", str(gguf_path)],
+            [str(EXE), "ui", "--port", str(port), "--data-dir", str(data), "--model", str(gguf_path), *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -97,6 +109,29 @@ def server(tmp_path_factory, gguf_path):
 
 
 @pytest.fixture(scope="module")
+def server(tmp_path_factory, gguf_path):
+    with _serving(tmp_path_factory.mktemp("ui-browser-data"), gguf_path) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory, gguf_path):
+    """The page once API keys exist: knowledge bases lake and town, each made from its own folder;
+    ann's key reaches lake, bob's reaches town and is read-only."""
+    data = tmp_path_factory.mktemp("ui-keyed-data")
+    docs = tmp_path_factory.mktemp("ui-keyed-docs")
+    for kb, name, text in (("lake", "观测站.md", LAKE), ("town", "图书馆.md", TOWN)):
+        (docs / kb).mkdir()
+        (docs / kb / name).write_text(text, encoding="utf-8")
+        _cli(data, "kb", "create", kb)
+        _cli(data, "ingest", "--kb", kb, docs / kb)
+    secrets = {"ann": _cli(data, "api-key", "create", "--kb", "lake", "--name", "ann").strip(),
+               "bob": _cli(data, "api-key", "create", "--kb", "town", "--read-only", "--name", "bob").strip()}
+    with _serving(data, gguf_path, "--kb", "lake") as served:
+        yield served | {"keys": secrets}
+
+
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (.ci/run does)")
@@ -112,22 +147,33 @@ def browser(tmp_path_factory):
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, server, request):
-    """A fresh session in Chinese at desktop size; fails the test if the page reached any other host."""
+@contextlib.contextmanager
+def _visit(browser, server, name: str, login: tuple[str, str] | None = None):
+    """A fresh session in Chinese at desktop size, logged in as ``login`` (name, key) when given;
+    fails the test if the page reached any other host."""
     context = browser.new_context(locale="zh-CN", viewport=DESKTOP)
     seen: list[str] = []
     context.on("request", lambda r: seen.append(r.url))
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(server["url"])
+    if login is not None:
+        page.locator("input[type=text]").fill(login[0])
+        page.locator("input[type=password]").fill(login[1])
+        page.get_by_role("button", name="登录").click()
     page.wait_for_selector("#chat")
     yield page
     context.close()
     hosts = sorted({urlparse(u).netloc for u in seen if urlparse(u).scheme in ("http", "https", "ws", "wss")})
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"requests-{request.node.name}.json").write_text(json.dumps({"hosts": hosts, "requests": len(seen)}, indent=1))
+    (ARTIFACTS / f"requests-{name}.json").write_text(json.dumps({"hosts": hosts, "requests": len(seen)}, indent=1))
     assert hosts == [server["host"]], f"the page made requests to other hosts: {hosts}"
+
+
+@pytest.fixture
+def page(browser, server, request):
+    with _visit(browser, server, request.node.name) as page:
+        yield page
 
 
 def _shot(page, name: str, *, full: bool = True) -> None:
@@ -259,3 +305,41 @@ def test_uploaded_file_is_answered_from_then_forgotten(page, server, tmp_path):
     page.locator("#library-status").filter(has_text=f"已删除 {NOTE_NAME}").wait_for()
     assert NOTE_NAME not in page.inner_text("#library")
     assert not saved.exists()
+
+
+def _offered(page) -> list[str]:
+    """The knowledge bases the page's choice offers (the chosen one carries a check mark)."""
+    page.click("#kb input")
+    names = [text.replace("✓", "").strip() for text in page.get_by_role("option").all_inner_texts()]
+    page.keyboard.press("Escape")
+    return names
+
+
+def test_each_login_sees_and_changes_only_the_knowledge_bases_its_key_reaches(browser, keyed, tmp_path):
+    secrets = keyed["keys"]
+    # Another user's key, or a made-up one, is no login.
+    for password in (secrets["bob"], "pa-" + "x" * 43):
+        refused = urllib.request.Request(f"{keyed['url']}login", data=f"username=ann&password={password}".encode(), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(refused, timeout=10)
+        assert err.value.code == 400
+
+    with _visit(browser, keyed, "login-ann", ("ann", secrets["ann"])) as page:
+        assert _offered(page) == ["lake"]
+        bot = _ask(page, "红杉镇图书馆建于哪一年？")["bot"]  # only town holds it
+        assert bot.locator(".refused").count() == 1, bot.inner_text()
+        bot = _ask(page, "青岚湖观测站建于哪一年？")["bot"]
+        assert bot.locator(".refused").count() == 0 and "2009" in bot.locator(".plain").inner_text(), bot.inner_text()
+        assert bot.locator("details.cite").filter(has_text="观测站.md").count() == 1
+
+    with _visit(browser, keyed, "login-bob", ("bob", secrets["bob"])) as page:
+        assert _offered(page) == ["town"]
+        _tab(page, "文档库")
+        page.wait_for_selector("#library table")
+        assert "图书馆.md" in page.inner_text("#library") and "观测站.md" not in page.inner_text("#library")
+        note = tmp_path / "新书.md"
+        note.write_text("新书到馆。\n", encoding="utf-8")
+        page.set_input_files("#upload input[type=file]", str(note))
+        page.locator("#library-status").filter(has_text="read-only").wait_for()
+        assert "1 篇文档" in page.inner_text("#library")
+    assert not (keyed["data"] / "kb" / "town" / "uploads").exists()
