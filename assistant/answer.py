@@ -31,6 +31,20 @@ def chunker_id(settings: Settings) -> str:
     return f"v{CHUNKER_VERSION}:size={settings.chunk_size}:overlap={settings.chunk_overlap}"
 
 
+def open_index(settings: Settings, embedder=None) -> Index:
+    """The index of the knowledge base ``settings`` name; the embedder loads only when first used."""
+    from assistant.llm.models import default_embedder_path
+
+    # The embedder runs as an ONNX export kept beside the models (see index.embed).
+    embedder = embedder or SentenceTransformerEmbedder(
+        settings.embed_model or default_embedder_path(), onnx_dir=settings.models_dir / "onnx")
+    return Index(
+        servers.index_root(settings), embedder, chunker=chunker_id(settings),
+        chroma_url=settings.chroma_url, chroma_path=servers.started_chroma_path(settings),
+        collection=servers.collection(settings),
+    )
+
+
 class Assistant:
     """The index and the models of one data folder, opened once and shared by every question.
 
@@ -40,21 +54,13 @@ class Assistant:
 
     def __init__(self, settings: Settings, *, progress: bool = True, preload: bool = False, generator=None, embedder=None,
                  models: ModelSlot | None = None):
-        from assistant.llm.models import default_embedder_path
-
         self.settings = settings
         self.progress = progress
         self.models = models or ModelSlot(settings, progress=progress, generator=generator)
         if preload:
             self.models.preload()
-        # The embedder runs as an ONNX export kept beside the models (see index.embed).
-        self.embedder = embedder or SentenceTransformerEmbedder(
-            settings.embed_model or default_embedder_path(), onnx_dir=settings.models_dir / "onnx")
-        self.index = Index(
-            servers.index_root(settings), self.embedder, chunker=chunker_id(settings),
-            chroma_url=settings.chroma_url, chroma_path=servers.started_chroma_path(settings),
-            collection=servers.collection(settings),
-        )
+        self.index = open_index(settings, embedder)
+        self.embedder = self.index.embedder
         self.retriever = Retriever(settings, self.index, self.models)
 
     # -- models: see assistant.llm.slot ---------------------------------------------------

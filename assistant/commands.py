@@ -84,12 +84,13 @@ def _ready(settings, args):
     matches nothing) is, before the model loads: llama.cpp silences stderr while it loads."""
     a = _assistant(settings)
     a.model_path()  # a bad --model fails now, before any ingest work
-    if a.index.count() or settings.kb != DEFAULT_KB:
+    filled = a.index.count() or settings.kb != DEFAULT_KB  # else the bundled corpus is ingested first
+    if filled:
         a.ensure_ingested()
-        a.scope(sources=args.source, under=args.under)
+        scope = a.scope(sources=args.source, under=args.under)
     a.models.preload()  # while the bundled corpus is ingested on first use
     _print_report_if_any(a.ensure_ingested())
-    return a, a.scope(sources=args.source, under=args.under)
+    return a, scope if filled else a.scope(sources=args.source, under=args.under)
 
 
 def _previewer(live: LiveAnswer):

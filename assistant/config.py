@@ -30,6 +30,7 @@ DEFAULT_KB = "default"
 # A knowledge base's name is a folder and part of a Chroma collection's name (3-63 of
 # [a-zA-Z0-9._-]), and a model name in the API: lower-case letters, digits, - and _.
 KB_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+KB_NAME_RULE = "1-40 lower-case letters, digits, - or _, starting with a letter or digit"
 
 
 def bundled(name: str) -> Path:
@@ -127,7 +128,7 @@ class Settings:
             if not 0 <= getattr(self, name) < float("inf"):
                 problems.append(f"{name} must be 0 or more")
         if not KB_NAME.fullmatch(self.kb):
-            problems.append(f"kb must be 1-40 lower-case letters, digits, - or _, starting with a letter or digit, got {self.kb!r}")
+            problems.append(f"kb must be {KB_NAME_RULE}, got {self.kb!r}")
         problems += [f"{name} {why}" for name, why in _url_problems(self)]
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))

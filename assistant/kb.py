@@ -13,8 +13,8 @@ import shutil
 from dataclasses import dataclass, replace
 
 from assistant import keys
-from assistant.answer import Assistant
-from assistant.config import DEFAULT_KB, KB_NAME, ConfigError, Settings
+from assistant.answer import open_index
+from assistant.config import DEFAULT_KB, KB_NAME, KB_NAME_RULE, ConfigError, Settings
 from index.errors import Error
 from index.files import replace_text
 from index.store import collections
@@ -44,8 +44,7 @@ def of(settings: Settings, name: str) -> Settings:
 
 def check_name(name: str) -> str:
     if not KB_NAME.fullmatch(name or ""):
-        raise ConfigError(f"{name!r} is not a knowledge base name: 1-40 lower-case letters, digits, - or _, "
-                          "starting with a letter or digit")
+        raise ConfigError(f"{name!r} is not a knowledge base name: {KB_NAME_RULE}")
     return name
 
 
@@ -77,13 +76,13 @@ def create(settings: Settings, name: str) -> Settings:
     kb = of(settings, name)
     kb.kb_dir.mkdir(parents=True, mode=0o700)
     replace_text(kb.kb_dir / REGISTRY, json.dumps({"name": name, "created": now()}))
-    Assistant(kb, progress=False)  # makes its index (and, on a server, its collection) now: a bad server fails here
+    open_index(kb)  # makes its index (and, on a server, its collection) now: a bad server fails here
     return kb
 
 
 def info(settings: Settings, name: str) -> KbInfo:
     kb = of(settings, name)
-    index = Assistant(kb, progress=False).index
+    index = open_index(kb)
     created = ""
     if kb.kb_dir and (kb.kb_dir / REGISTRY).is_file():
         created = json.loads((kb.kb_dir / REGISTRY).read_text(encoding="utf-8")).get("created", "")
@@ -99,7 +98,7 @@ def delete(settings: Settings, name: str) -> dict:
                           "`assistant purge` everything")
     require(of(settings, name))
     kb = of(settings, name)
-    index = Assistant(kb, progress=False).index
+    index = open_index(kb)
     with locked(index, quiet=True):
         removals = Removals()
         removals.remove(index, index.store.chunks())

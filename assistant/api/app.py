@@ -75,6 +75,7 @@ class Api:
 
     def key(self, request: Request) -> keys.Key:
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        # Read on every request (a small file): a key revoked or made meanwhile counts at once.
         key = keys.find(keys.load(self.settings), secret.strip()) if scheme.lower() == "bearer" else None
         if key is None:
             raise Refused(401, "invalid_api_key", "missing or unknown API key: send Authorization: Bearer KEY "
