@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from assistant import keys
@@ -69,24 +70,37 @@ def require(settings: Settings) -> None:
         raise UnknownKb(f"no knowledge base {settings.kb!r} (there are: {known}); create it with: assistant kb create {settings.kb}")
 
 
+@contextmanager
+def _opened(kb: Settings):
+    index = open_index(kb)
+    try:
+        yield index
+    finally:
+        index.close()
+
+
 def create(settings: Settings, name: str) -> Settings:
     name = check_name(name)
     if exists(settings, name):
         raise ConfigError(f"the knowledge base {name!r} already exists")
     kb = of(settings, name)
     kb.kb_dir.mkdir(parents=True, mode=0o700)
-    replace_text(kb.kb_dir / REGISTRY, json.dumps({"name": name, "created": now()}))
-    open_index(kb)  # makes its index (and, on a server, its collection) now: a bad server fails here
+    try:
+        open_index(kb).close()  # makes its index (and, on a server, its collection) now: a bad server fails here
+    except BaseException:
+        shutil.rmtree(kb.kb_dir, ignore_errors=True)  # not left half made, which would block a retry
+        raise
+    replace_text(kb.kb_dir / REGISTRY, json.dumps({"name": name, "created": now()}))  # last: it makes the kb exist
     return kb
 
 
 def info(settings: Settings, name: str) -> KbInfo:
     kb = of(settings, name)
-    index = open_index(kb)
     created = ""
     if kb.kb_dir and (kb.kb_dir / REGISTRY).is_file():
         created = json.loads((kb.kb_dir / REGISTRY).read_text(encoding="utf-8")).get("created", "")
-    return KbInfo(name, len(index.documents()), index.count(), created)
+    with _opened(kb) as index:
+        return KbInfo(name, len(index.documents()), index.count(), created)
 
 
 def delete(settings: Settings, name: str) -> dict:
@@ -98,8 +112,7 @@ def delete(settings: Settings, name: str) -> dict:
                           "`assistant purge` everything")
     require(of(settings, name))
     kb = of(settings, name)
-    index = open_index(kb)
-    with locked(index, quiet=True):
+    with _opened(kb) as index, locked(index, quiet=True):
         removals = Removals()
         removals.remove(index, index.store.chunks())
         record = wipe(index, removals, by="kb delete")

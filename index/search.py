@@ -97,6 +97,9 @@ class Index:
     def count(self) -> int:
         return self.store.count()
 
+    def close(self) -> None:
+        self.store.close()
+
     def warm(self) -> None:
         """Load the embedding model and jieba's dictionary (~1 s each) before the first search."""
         self.embedder.load()

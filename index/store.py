@@ -84,6 +84,12 @@ class VectorStore:
         except Exception as err:
             raise StoreError(self._explain(err, "opening the collection")) from err
 
+    def close(self) -> None:
+        """Let go of the store. Chroma shares one client per folder within a process and drops it
+        only when every user closed it: a folder deleted and made anew (kb delete, then create)
+        would otherwise be read through the old client ("no such table")."""
+        self._client.close()
+
     def _explain(self, err: BaseException, doing: str) -> str:
         if self.url:
             return _server_error(self.url, err, doing)

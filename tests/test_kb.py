@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,18 @@ def test_names_are_checked_and_unknown_kbs_are_one_line_errors(run_cli, tmp_path
     assert not (tmp_path / "kb" / "nope").exists()  # a typo makes nothing
     code, _, err = run_cli("kb", "delete", "default", "--yes", "--data-dir", tmp_path)
     assert code == 2 and "cannot be deleted" in err
+
+
+def test_a_kb_that_cannot_be_made_is_not_left_half_made(run_cli, tmp_path):
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    for _ in range(2):  # the retry meets the same error, not "already exists"
+        code, _, err = run_cli("kb", "create", "lake", "--chroma-url", url, "--data-dir", tmp_path)
+        assert code == 4 and "already exists" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "kb" / "lake").exists()
+    code, out, _ = run_cli("kb", "list", "--json", "--data-dir", tmp_path)
+    assert code == 0 and [k["name"] for k in json.loads(out)] == ["default"]
 
 
 @pytest.mark.model  # ingest embeds with the real embedder

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import stat
 
+import pytest
+
 from assistant import config, keys
 
 
@@ -58,10 +60,24 @@ def test_a_revoked_key_and_a_deleted_knowledge_base_stop_counting_at_once(run_cl
     assert run_cli("kb", "delete", "town", "--yes", "--data-dir", data)[0] == 0
     assert keys.find(keys.load(_settings(data)), ann).kbs == ("lake",)
     assert keys.find(keys.load(_settings(data)), bob).kbs == ()
-    assert run_cli("kb", "create", "town", "--data-dir", data)[0] == 0  # made anew: no old key reaches it
+    made = run_cli("kb", "create", "town", "--data-dir", data)
+    assert made[0] == 0, made[2]  # made anew: no old key reaches it
     assert not any(k.reaches("town") for k in keys.load(_settings(data)))
 
     code, out, _ = run_cli("api-key", "revoke", "ann", "--data-dir", data)
     assert code == 0 and "revoked the key ann" in out
     assert keys.find(keys.load(_settings(data)), ann) is None
     assert [k.name for k in keys.load(_settings(data))] == ["bob"]
+
+
+def test_a_keys_login_cannot_switch_the_model_that_answers_everyone(tmp_path):
+    from types import SimpleNamespace
+
+    from assistant.web.engine import Engine
+
+    ann = keys.Key("ann", ("default",), False, "", "0" * 64)
+    page = SimpleNamespace(settings=_settings(tmp_path))  # refused before the Assistant is touched
+    engine = Engine(page, logins={"ann": ann}.get)
+    with pytest.raises(keys.NotAllowed, match="--auth"):
+        engine.use_model(tmp_path / "other.gguf", "ann")
+    assert engine.assistant is page

@@ -80,8 +80,11 @@ class Engine:
     def model_path(self) -> Path:
         return self.assistant.generator.model_path.resolve()
 
-    def use_model(self, path: Path) -> None:
-        """Answer with another GGUF from now on, for every session; a bad file leaves the current one."""
+    def use_model(self, path: Path, user: str | None = None) -> None:
+        """Answer with another GGUF from now on, for every session; a bad file leaves the current one.
+        It changes every user's answers, so a key's login may not (the --auth one may)."""
+        if self._key(user) is not None:
+            raise NotAllowed("the model answers every user: only the --auth login or a restart with --model changes it")
         with self._lock:
             if path.resolve() == self.model_path():
                 return

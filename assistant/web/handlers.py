@@ -236,10 +236,10 @@ class Handlers:
 
     # -- settings ---------------------------------------------------------------------
 
-    def choose_model(self, path: str, lang_value: str) -> dict:
+    def choose_model(self, path: str, lang_value: str, request: gr.Request = None) -> dict:
         words = TEXT[lang_value]
         try:
-            self.engine.use_model(Path(path))
+            self.engine.use_model(Path(path), _user(request))
         except Exception as err:
             return self.model_view(lang_value) | {self.page.model_info: f"{words['error']}: {_message(err)}"}
         return self.model_view(lang_value)
