@@ -259,3 +259,16 @@ def test_off_loopback_the_api_needs_keys(tmp_path):
     done = subprocess.run([str(EXE), "api", "--api-host", "0.0.0.0", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("error: --api-host 0.0.0.0 makes the API reachable")
     assert done.stderr.count("\n") == 1 and not (tmp_path / "index").exists()
+
+
+def test_turns_admit_the_one_served_and_so_many_waiting_then_say_retry():
+    from assistant.api.app import Refused, Turns
+
+    uploads = Turns(2, "uploads are already waiting to be ingested")
+    for _ in range(3):
+        uploads.enter()
+    with pytest.raises(Refused) as err:
+        uploads.enter()
+    assert err.value.status == 429 and err.value.message.startswith("2 uploads are already waiting")
+    uploads.leave()
+    uploads.enter()  # a turn freed is a turn taken

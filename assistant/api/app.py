@@ -48,16 +48,16 @@ class Refused(Exception):
 
 
 class Turns:
-    """Questions admitted: the one answered and those waiting; beyond that, 429."""
+    """Requests admitted: the one served and ``waiting`` more; beyond that, 429."""
 
-    def __init__(self, waiting: int):
-        self.room = waiting + 1
+    def __init__(self, waiting: int, what: str = "questions are already waiting for the model"):
+        self.room, self.waiting, self.what = waiting + 1, waiting, what
         self._lock = threading.Lock()
 
     def enter(self) -> None:
         with self._lock:
             if self.room == 0:
-                raise Refused(429, "busy", f"{WAITING} questions are already waiting for the model: retry in a few seconds")
+                raise Refused(429, "busy", f"{self.waiting} {self.what}: retry in a few seconds")
             self.room -= 1
 
     def leave(self) -> None:
@@ -69,6 +69,8 @@ class Api:
     def __init__(self, settings: Settings, engine: Engine):
         self.settings, self.engine = settings, engine
         self.turns = Turns(WAITING)
+        # An upload is held in memory until its turn: at most this many, so their size stays bounded.
+        self.uploads = Turns(WAITING, "uploads are already waiting to be ingested")
         self.library = threading.Lock()  # one upload or deletion at a time, as in the page's library queue
 
     # -- checks ---------------------------------------------------------------------------
@@ -185,16 +187,20 @@ class Api:
 
     async def upload(self, request: Request):
         assistant = self.kb(self.key(request), request.path_params["kb"], write=True)
-        await self.body(request, library.UPLOAD_LIMIT + UPLOAD_SLACK)
+        self.uploads.enter()
         try:
-            form = await request.form(max_files=1, max_fields=4)
-        except HTTPException as err:  # a malformed multipart body, or more than one file
-            raise Refused(400, "bad_request", f"not a usable multipart form: {err.detail}") from None
-        file = form.get("file")
-        if not isinstance(file, UploadFile) or not file.filename:
-            raise Refused(400, "bad_request", "send the document as the multipart field 'file' (curl -F file=@report.pdf)")
-        data = await file.read()
-        return await run_in_threadpool(self._ingest, assistant, file.filename, data)
+            await self.body(request, library.UPLOAD_LIMIT + UPLOAD_SLACK)
+            try:
+                form = await request.form(max_files=1, max_fields=4)
+            except HTTPException as err:  # a malformed multipart body, or more than one file
+                raise Refused(400, "bad_request", f"not a usable multipart form: {err.detail}") from None
+            file = form.get("file")
+            if not isinstance(file, UploadFile) or not file.filename:
+                raise Refused(400, "bad_request", "send the document as the multipart field 'file' (curl -F file=@report.pdf)")
+            data = await file.read()
+            return await run_in_threadpool(self._ingest, assistant, file.filename, data)
+        finally:
+            self.uploads.leave()
 
     def _ingest(self, assistant, filename: str, data: bytes):
         with tempfile.TemporaryDirectory() as tmp, self.library:  # tmp lies in the data folder (privacy.contain)
