@@ -407,6 +407,38 @@ def test_server_mode_ingests_forgets_and_answers_as_the_embedded_mode(run_cli, c
     assert not gone & set(lexical) and len(lexical) == status["chunks"]
 
 
+@pytest.mark.model  # ingest embeds with the real embedder
+def test_knowledge_bases_on_a_chroma_server_are_its_collections_for_every_client(run_cli, chroma, tmp_path):
+    from assistant import config
+    from assistant.answer import Assistant
+
+    docs = tmp_path / "lake"
+    docs.mkdir()
+    (docs / "观测站.md").write_text("青岚湖观测站位于海拔3200米的高原上，建于2009年。站长林晓雯每年冬天测量三次冰层厚度。\n", encoding="utf-8")
+    ann, bob = ("--data-dir", tmp_path / "ann", "--chroma-url", chroma.root), ("--data-dir", tmp_path / "bob", "--chroma-url", chroma.root)
+    assert run_cli("kb", "create", "lake", *ann)[0] == 0
+    code, _, err = run_cli("ingest", "--kb", "lake", docs, *ann)
+    assert code == 0, err
+
+    # Another client, with its own data folder, finds the knowledge base on the server and searches both sides of it.
+    code, out, err = run_cli("kb", "list", "--json", *bob)
+    assert code == 0, err
+    assert {"name": "lake", "documents": 1, "chunks": 1} in [{k: v for k, v in kb.items() if k != "created"} for kb in json.loads(out)]
+    lake = Assistant(config.load({"data_dir": tmp_path / "bob", "chroma_url": chroma.root, "kb": "lake"}, env={}), progress=False)
+    assert [h.chunk.source for h in lake.retrieve("青岚湖观测站建于哪一年？").hits] == ["观测站.md"]
+    assert len(lake.index.lexical.ids()) == 1
+    code, out, _ = run_cli("status", "--json", *bob)  # the server's default collection does not hold it
+    assert code == 0 and "观测站.md" not in {d["source"] for d in json.loads(out)["sources"]}
+    lake.index.close()
+
+    code, out, err = run_cli("kb", "delete", "lake", "--yes", *ann)
+    assert code == 0, err
+    code, out, _ = run_cli("kb", "list", "--json", *bob)
+    assert code == 0 and "lake" not in [kb["name"] for kb in json.loads(out)]
+    code, _, err = run_cli("status", "--kb", "lake", *bob)
+    assert code == 2 and "no knowledge base 'lake'" in err
+
+
 def _documents(folder: Path, n: int) -> None:
     """n small articles, different from each other, a few chunks each."""
     rng = random.Random(7)
