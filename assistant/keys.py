@@ -27,9 +27,14 @@ KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,39}")
 
 
 class NotAllowed(Error):
-    """A knowledge base this login's key does not reach, or changes a read-only key may not make."""
+    """A knowledge base this login's key does not reach, or changes a read-only key may not make;
+    ``code`` says which (the API's error code)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, code: str = "not_allowed"):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,14 @@ class Key:
 
     def reaches(self, kb: str) -> bool:
         return kb in self.kbs
+
+    def allow(self, kb: str, *, write: bool = False) -> None:
+        """Refuse (NotAllowed) a knowledge base this key does not reach, or a change a read-only key asks for:
+        the one check of the page's logins and the API."""
+        if not self.reaches(kb):
+            raise NotAllowed(f"this key does not reach the knowledge base {kb!r}")
+        if write and self.read_only:
+            raise NotAllowed(f"this key may read {kb!r} but not change it (it is read-only)", "read_only")
 
 
 def _path(settings: Settings) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,17 +15,9 @@ import httpx
 import openai
 import pytest
 
+import teams
 from assistant.prompt import REFUSAL
-
-EXE = Path(sys.executable).parent / "assistant"
-LAKE = "青岚湖观测站位于海拔3200米的高原上，建于2009年。站长林晓雯每年冬天测量三次冰层厚度，并把数据整理成年度报告。\n"
-TOWN = "红杉镇图书馆建于1987年，馆长是周明远。图书馆藏书四万册，每周一闭馆，其余日子上午九点开门。\n"
-
-
-def _cli(data: Path, *args) -> str:
-    done = subprocess.run([str(EXE), *map(str, args), "--data-dir", str(data)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from teams import EXE
 
 
 def _free_port() -> int:
@@ -41,13 +32,7 @@ def api(tmp_path_factory, gguf_path):
     serving them, started as a user starts it; stopped however the tests end."""
     data = tmp_path_factory.mktemp("api-data")
     docs = tmp_path_factory.mktemp("api-docs")
-    for kb, name, text in (("lake", "观测站.md", LAKE), ("town", "图书馆.md", TOWN)):
-        (docs / kb).mkdir()
-        (docs / kb / name).write_text(text, encoding="utf-8")
-        _cli(data, "kb", "create", kb)
-        _cli(data, "ingest", "--kb", kb, docs / kb)
-    ann = _cli(data, "api-key", "create", "--kb", "lake", "--name", "ann").strip()
-    bob = _cli(data, "api-key", "create", "--kb", "town", "--read-only", "--name", "bob").strip()
+    ann, bob = teams.make(data, docs).values()
     port = _free_port()
     log = data.parent / "api-server.log"
     with open(log, "wb") as out:
@@ -247,7 +232,7 @@ def test_upload_list_and_delete_with_the_pages_checks(api, tmp_path):
 def test_nothing_changed_and_every_refused_request_is_in_the_privacy_report(api):
     after = {kb: _documents(api["base"], api["ann"] if kb == "lake" else api["bob"], kb) for kb in ("lake", "town")}
     assert after == api["before"]
-    report = json.loads(_cli(api["data"], "privacy", "--json"))
+    report = json.loads(teams.cli(api["data"], "privacy", "--json"))
     counted = report["api_refused"]
     assert counted["by_status"] == {k: v for k, v in sorted(api["refused"].items()) if v}
     assert counted["since_install"] == sum(api["refused"].values())

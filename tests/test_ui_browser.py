@@ -16,7 +16,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +24,9 @@ from urllib.parse import urlparse
 
 import pytest
 from playwright import sync_api as playwright
+
+import teams
+from teams import EXE
 
 pytestmark = pytest.mark.model
 
@@ -42,8 +44,6 @@ NOTE = """# 青松湖观测站
 观测站的主要任务是记录湖面每年开始结冰和完全解冻的日期。
 站长林晓雯每年冬天测量三次冰层厚度，并把数据整理成年度报告。
 """
-LAKE = "青岚湖观测站位于海拔3200米的高原上，建于2009年。站长林晓雯每年冬天测量三次冰层厚度，并把数据整理成年度报告。\n"
-TOWN = "红杉镇图书馆建于1987年，馆长是周明远。图书馆藏书四万册，每周一闭馆，其余日子上午九点开门。\n"
 
 
 def _free_port() -> int:
@@ -62,15 +62,6 @@ def _dev_question(qid: str) -> dict:
 
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
-
-
-EXE = Path(sys.executable).parent / "assistant"
-
-
-def _cli(data: Path, *args) -> str:
-    done = subprocess.run([str(EXE), *map(str, args), "--data-dir", str(data)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 @contextlib.contextmanager
@@ -120,13 +111,7 @@ def keyed(tmp_path_factory, gguf_path):
     ann's key reaches lake, bob's reaches town and is read-only."""
     data = tmp_path_factory.mktemp("ui-keyed-data")
     docs = tmp_path_factory.mktemp("ui-keyed-docs")
-    for kb, name, text in (("lake", "观测站.md", LAKE), ("town", "图书馆.md", TOWN)):
-        (docs / kb).mkdir()
-        (docs / kb / name).write_text(text, encoding="utf-8")
-        _cli(data, "kb", "create", kb)
-        _cli(data, "ingest", "--kb", kb, docs / kb)
-    secrets = {"ann": _cli(data, "api-key", "create", "--kb", "lake", "--name", "ann").strip(),
-               "bob": _cli(data, "api-key", "create", "--kb", "town", "--read-only", "--name", "bob").strip()}
+    secrets = teams.make(data, docs)
     with _serving(data, gguf_path, "--kb", "lake") as served:
         yield served | {"keys": secrets}
 

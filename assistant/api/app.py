@@ -87,10 +87,10 @@ class Api:
     def kb(self, key: keys.Key, name: str, *, write: bool = False):
         if not exists(self.settings, name):
             raise Refused(404, "unknown_kb", f"no knowledge base {name!r} (GET /v1/models lists those this key reaches)")
-        if not key.reaches(name):
-            raise Refused(403, "not_allowed", f"this key does not reach the knowledge base {name!r}")
-        if write and key.read_only:
-            raise Refused(403, "read_only", f"this key may read {name!r} but not change it")
+        try:
+            key.allow(name, write=write)
+        except keys.NotAllowed as err:
+            raise Refused(403, err.code, str(err)) from None
         return self.engine.of(name)
 
     @staticmethod

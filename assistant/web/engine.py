@@ -49,10 +49,8 @@ class Engine:
             name = self.assistant.settings.kb
             if key is not None and not key.reaches(name):
                 name = next(iter(self.kb_names(user)), name)
-        if key is not None and not key.reaches(name):
-            raise NotAllowed(f"no knowledge base {name!r} for this login")
-        if key is not None and write and key.read_only:
-            raise NotAllowed(f"this login may read {name!r} but not change it (its key is read-only)")
+        if key is not None:
+            key.allow(name, write=write)
         with self._lock:
             if name not in self._kbs:
                 settings = kb.of(self.assistant.settings, name)
