@@ -259,9 +259,10 @@ def _log_to(logs_dir: Path) -> None:
     handler = logging.FileHandler(logs_dir / "assistant.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
-    shout = logging.StreamHandler()  # the guard's refusals are also shown to the user
+    shout = logging.StreamHandler()  # the guard's refusals and index repairs are also shown to the user
     shout.setLevel(logging.WARNING)
     logging.getLogger("assistant.privacy.egress").addHandler(shout)
+    logging.getLogger("index.search").addHandler(shout)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from index.embed import Embedder
 from index.lexical import LexicalIndex, tokenize
 from index.store import COLLECTION, VectorStore
 from index.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,20 @@ class Index:
         # ingests while it answers): the BM25 side is only changed or read under this lock.
         self._lock = threading.RLock()
         self._seen: str | None = None  # the store's write marker the BM25 side is in step with
+        if self.store.needs_vectors:
+            self._rebuild_vectors()
         self._repair_lexical()
+
+    def _rebuild_vectors(self) -> None:
+        """Embed every stored chunk anew: the vector files were unreadable (index.store) and set aside."""
+        chunks = self.store.chunks()
+        log.warning("the vector index in %s could not be read (a write of it was cut short): "
+                    "embedding its %d chunks anew", self.root, len(chunks))
+        texts = [indexed_text(c) for c in chunks]
+        unique = list(dict.fromkeys(texts))
+        vector_of = dict(zip(unique, self.embedder.embed(unique, progress=True)))
+        self.store.upsert(chunks, [vector_of[t] for t in texts], progress=True)
+        self.store.vectors_rebuilt()
 
     def _repair_lexical(self) -> None:
         """Bring the BM25 side in step with Chroma, by chunk id (ids are content hashes).

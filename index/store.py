@@ -32,6 +32,8 @@ _BATCH = 1000  # Chroma caps the size of one add/get; stay well under it
 _SYNC = 2
 _HNSW = {"hnsw:space": "cosine", "hnsw:sync_threshold": _SYNC, "hnsw:batch_size": _SYNC}
 WRITES = "writes"  # collection metadata key: a new random value after every write, by any client
+# In the embedded store's folder while its vector files are being rebuilt (see VectorStore.set_aside_vectors).
+REBUILDING = "vectors-rebuilding"
 
 
 def _to_meta(c: Chunk) -> dict:
@@ -100,12 +102,55 @@ class VectorStore:
         # default one would download an ONNX model on first use.
         metadata = {**_HNSW, **self._build}
         self._col = self._client.get_or_create_collection(self.collection, embedding_function=None, metadata=metadata)
+        if self._vectors_unreadable():
+            self._set_aside_vectors()
         if self._sync_threshold() > _SYNC and not self._col.count():  # made by an older version, still empty
             self._client.delete_collection(self.collection)
             self._col = self._client.create_collection(self.collection, embedding_function=None, metadata=metadata)
         self._check_build(self._build)
         if self._sync_threshold() > _SYNC:
             raise IndexMismatch("the index was built by an older version that keeps deleted text in its log; rebuild it with: assistant ingest --rebuild")
+
+    def _vectors_unreadable(self) -> bool:
+        """Whether Chroma cannot read the collection's vector files. It saves them every two
+        records (``_SYNC``) and not atomically: a kill or power cut in the middle leaves a
+        truncated file, and then every call fails, counting included."""
+        try:
+            self._col.count()
+            return False
+        except Exception as err:
+            if self.url is None and "hnsw segment reader" in str(err):
+                return True
+            raise
+
+    def _set_aside_vectors(self) -> None:
+        """Delete the unreadable vector files. The chunks' text and metadata are in Chroma's
+        SQLite file, which is transactional, so they are intact; until ``vectors_rebuilt``
+        is called, ``needs_vectors`` says that their vectors must be upserted anew, also
+        after a crash during the rebuild (the marker file stays)."""
+        import shutil
+        import sqlite3
+
+        (self.path / REBUILDING).touch(mode=0o600)
+        with sqlite3.connect(f"file:{self._db}?mode=ro", uri=True) as db:
+            segments = [row[0] for row in db.execute(
+                "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id WHERE c.name = ? AND s.scope = 'VECTOR'",
+                (self.collection,))]
+        self._client.close()
+        for segment in segments:
+            shutil.rmtree(self.path / segment, ignore_errors=True)
+        import chromadb
+        from chromadb.config import Settings
+
+        self._client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+        self._col = self._client.get_collection(self.collection, embedding_function=None)
+
+    @property
+    def needs_vectors(self) -> bool:
+        return self.path is not None and self.url is None and (self.path / REBUILDING).exists()
+
+    def vectors_rebuilt(self) -> None:
+        (self.path / REBUILDING).unlink(missing_ok=True)
 
     def _sync_threshold(self) -> int:
         return int((self._col.configuration_json or {}).get("hnsw", {}).get("sync_threshold", _SYNC))

@@ -200,7 +200,13 @@ def test_kill_9_at_many_points_then_the_next_run_repairs(tmp_path):
         for kind, value in kills:
             state = Watched(folder, data).kill_when(kind, value, rng)
             if (data / "index" / "chroma").exists():
-                metas = chroma_state(data / "index")  # opens, answers a vector query
+                try:
+                    metas = chroma_state(data / "index")  # opens, answers a vector query
+                except Exception as err:  # killed while Chroma saved its vector files: the next run must rebuild them
+                    assert "hnsw segment reader" in str(err), err
+                    state.update(vectors_unreadable=True)
+                    row["kills"].append(state)
+                    continue
                 bm25 = bm25_ids(data / "index")
                 want = {cid for ids in expected_ids(folder).values() for cid in ids}
                 state.update(chroma_chunks=len(metas), bm25_chunks=None if bm25 is None else len(bm25),
@@ -230,6 +236,53 @@ def test_kill_9_at_many_points_then_the_next_run_repairs(tmp_path):
         print(f"    next run: {row['next_run']} -> {row['after']}")
     kills = [k for row in results for k in row["kills"]]
     assert sum(k["killed"] for k in kills) >= len(kills) - 2, "most kill points must land while the ingest runs"
+
+
+def vector_files(index_dir: Path) -> list[Path]:
+    return sorted((index_dir / "chroma").glob("*/index_metadata.pickle"))
+
+
+@pytest.mark.model
+def test_vector_files_cut_short_are_rebuilt_from_the_stored_chunks_even_if_that_is_killed(tmp_path):
+    """Chroma saves its vector index every two records, not atomically: a kill in the middle
+    leaves a truncated file, and then Chroma itself fails on every call. The next run
+    embeds the stored chunks anew; killed while it does, the run after it does it again."""
+    rng = random.Random(5)
+    folder, data = tmp_path / "docs", tmp_path / "data"
+    folder.mkdir()
+    for i in range(8):
+        write_doc(folder / f"doc{i}.txt", rng)
+    assert cli("ingest", folder, data_dir=data).wait(600) == 0
+    before = check_agrees(data / "index", folder)
+
+    def cut_short():
+        (pickle,) = vector_files(data / "index")
+        pickle.write_bytes(pickle.read_bytes()[: pickle.stat().st_size // 2])
+        with pytest.raises(Exception, match="hnsw segment reader"):
+            chroma_state(data / "index")
+
+    cut_short()
+    run = cli("ingest", folder, data_dir=data)
+    err = run.communicate(timeout=600)[1]
+    assert run.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert "could not be read (a write of it was cut short): embedding its" in err
+    assert check_agrees(data / "index", folder) == before  # every chunk found again by a vector query
+    assert not (data / "index" / "chroma" / "vectors-rebuilding").exists()
+
+    cut_short()
+    run = Watched(folder, data)
+    started = time.monotonic()
+    while "embedding its" not in run.err and run.proc.poll() is None and time.monotonic() - started < 300:
+        time.sleep(0.01)
+    assert run.proc.poll() is None, run.err[-2000:]
+    run.proc.send_signal(signal.SIGKILL)
+    run.proc.wait(60)
+    assert (data / "index" / "chroma" / "vectors-rebuilding").exists()  # the rebuild is still owed
+    run = cli("ingest", folder, data_dir=data)
+    err = run.communicate(timeout=600)[1]
+    assert run.returncode == 0 and "embedding its" in err, err[-2000:]
+    assert check_agrees(data / "index", folder) == before
+    assert not (data / "index" / "chroma" / "vectors-rebuilding").exists()
 
 
 # --------------------------------------------------------------------------- two at once
