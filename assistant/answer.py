@@ -188,13 +188,14 @@ class Assistant:
         sizes = {"prompt_bytes": r.prompt_bytes + prompt_bytes(messages), "document_bytes": sum(len(p.text.encode("utf-8")) for p in found)}
         if on_preview and (quoted := preview.quotes(question, found)):
             on_preview(quoted, lang)
-        raw = self._generate(messages, on_token, timings)
+        raw = self._generate(messages, on_token, timings, watch=prompt.REFUSAL[lang])
 
         t_check = time.perf_counter()
-        judged = evidence.judge(question, raw, found, cross_lingual=lang != "zh")
+        refusal_p = timings.pop("refusal_p")
+        judged = evidence.judge(question, raw, found, cross_lingual=lang != "zh", refusal_p=refusal_p)
         checked = judged.checked
         timings["check_ms"] = round((time.perf_counter() - t_check) * 1000, 1)
-        check = {**_citation_counts(raw, checked), **gate, "answer_evidence": judged.score}
+        check = {**_citation_counts(raw, checked), **gate, "answer_evidence": judged.score, "refusal_p": refusal_p}
         if checked.dropped:
             notices.append(f"removed {len(checked.dropped)} citation(s) that the cited passage does not support")
         if judged.refused_by:
@@ -205,10 +206,11 @@ class Assistant:
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Answer(question, lang, checked.text, False, citations, hits, timings, self.model_info(), query, notices, found, raw, check, sizes)
 
-    def _generate(self, messages: list[dict], on_token, timings: dict) -> str:
+    def _generate(self, messages: list[dict], on_token, timings: dict, watch: str) -> str:
         """The model's answer, streamed to ``on_token`` piece by piece; its figures into ``timings``."""
         pieces: list[str] = []
-        for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature):
+        for piece in self.generator.stream(messages, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
+                                           watch=watch):
             pieces.append(piece)
             if on_token:
                 on_token(piece)
@@ -218,6 +220,7 @@ class Assistant:
             prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,
             tokens_per_s=round(stats.tokens_per_s, 2),
+            refusal_p=stats.watch_p,
         )
         return "".join(pieces).strip()
 

@@ -146,6 +146,7 @@ def cmd_eval(args, settings) -> int:
             print(f"\n{path} ({len(rows)} questions) -> {out}/report.md")
             print(suite.table(results))
             print(suite.curve_table(suite.curve(rows)))
+            print(suite.curve_table(suite.refusal_curve(rows)))
     if args.json:
         print(json.dumps(everything, ensure_ascii=False, indent=2))
     return 0

@@ -13,8 +13,11 @@ the question itself is read:
 
 ``score`` combines both into one number in [0, 1]; the assistant refuses below
 ``ANSWER_GATE``, and before asking the model at all when even the best retrieved
-passage holds too few of the key terms (``RETRIEVAL_GATE``). Both thresholds
-were read off the accuracy/rejection curve ``assistant eval`` reports.
+passage holds too few of the key terms (``RETRIEVAL_GATE``). A third signal is
+the model's own: the probability it gave to starting with the refusal sentence
+(read from the first token's distribution, at no cost), refused at
+``REFUSAL_P`` or above even when it went on to answer. The thresholds were read
+off the accuracy/rejection curves ``assistant eval`` reports.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from index.lexical import tokenize
 
 RETRIEVAL_GATE = 0.4  # share of the question's key terms in the best passage
 ANSWER_GATE = 0.5  # score of the best cited sentence
+# Right answers on both development sets start with the refusal's first token with
+# probability below 0.02; a third of the wrong answers to unanswerable questions that
+# the other checks let through are at 0.05 and above (README, "Refusal").
+REFUSAL_P = 0.03
 WINDOW = 120  # characters either side of where the answer sits in its passage
 
 # Words that ask rather than say what the question is about (as jieba cuts them;
@@ -226,13 +233,17 @@ class Judgement:
     why: str = ""
 
 
-def judge(question: str, raw: str, found: list[Passage], *, cross_lingual: bool, gate: float = ANSWER_GATE) -> Judgement:
+def judge(question: str, raw: str, found: list[Passage], *, cross_lingual: bool, gate: float = ANSWER_GATE,
+          refusal_p: float | None = None) -> Judgement:
     """The model's text -> checked answer, and whether it stands.
 
-    Refused when no sentence is supported by the passage it cites (the checker), or
-    when the supported ones do not answer this question (score below ``gate``). An
-    answer in another language than its passages is only checked for its numbers
-    (see cite.check), and its key terms cannot be looked up in them: no score.
+    Refused when no sentence is supported by the passage it cites (the checker),
+    when the supported ones do not answer this question (score below ``gate``), or
+    when the model nearly refused (``refusal_p``, the probability of the refusal's
+    first token as its first, at ``REFUSAL_P`` or above). An answer in another
+    language than its passages is only checked for its numbers (see cite.check), and
+    its key terms cannot be looked up in them: no score, and no refusal_p gate (the
+    model is less sure of itself across languages, right answers included).
     """
     checked = cite.check(strip_echo(raw, found), [p.text for p in found], cross_lingual=cross_lingual, question=question)
     if not checked.citations:
@@ -244,4 +255,6 @@ def judge(question: str, raw: str, found: list[Passage], *, cross_lingual: bool,
     best = max(score(question, c.sentence, header(found[c.n - 1]) + "\n" + found[c.n - 1].text) for c in checked.citations)
     if best < gate:
         return Judgement(checked, best, "checker", f"the cited passages do not answer the question (evidence {best:.2f})")
+    if refusal_p is not None and refusal_p >= REFUSAL_P:
+        return Judgement(checked, best, "model", f"the model nearly refused (p {refusal_p:.2f}): its answer is not trusted")
     return Judgement(checked, best, "")

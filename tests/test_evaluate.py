@@ -75,6 +75,28 @@ def test_strict_accuracy_and_the_stage_of_each_refusal():
     assert m["refusal_by"] == "1/1/0"
 
 
+def test_the_curves_score_every_gate_from_one_run():
+    def judged(kind="fact", evidence=1.0, p=0.0, refused=False, cov=1.0):
+        row = _row(kind=kind, refused=refused, cov=0.0 if refused else cov, check={"refusal_p": p})
+        return {**row, "answer_evidence": evidence, "unjudged_coverage": cov if refused else None}
+
+    rows = [
+        judged(evidence=0.9, p=0.001),  # right, sure of itself
+        judged(evidence=0.6, p=0.04, refused=True),  # right, held back by the refusal_p gate (0.03)
+        judged(kind="unanswerable", evidence=0.9, p=0.2, refused=True),
+        judged(kind="unanswerable", evidence=0.4, p=0.001, refused=True),
+        {**_row(kind="unanswerable", refused=True, cited=()), "answer_evidence": None},  # the model refused
+    ]
+    at = {p["gate"]: p for p in metrics.curve(rows)}
+    assert (at[0.5]["accuracy"], at[0.5]["refusal"]) == (0.5, 1.0)
+    assert (at[0.0]["accuracy"], at[0.0]["refusal"]) == (0.5, pytest.approx(2 / 3))
+    assert (at[0.7]["accuracy"], at[0.7]["false_refusal"]) == (0.5, 0.5)
+    by_p = {p["refusal_p"]: p for p in metrics.refusal_curve(rows)}
+    assert (by_p[0.05]["accuracy"], by_p[0.05]["refusal"]) == (1.0, 1.0)
+    assert (by_p[1.01]["accuracy"], by_p[1.01]["refusal"]) == (1.0, pytest.approx(2 / 3))
+    assert (by_p[0.03]["accuracy"], by_p[0.03]["refusal"]) == (0.5, 1.0)
+
+
 def test_breakdown_has_overall_kind_and_lang():
     groups = metrics.breakdown([_row(), _row(kind="list")])
     assert set(groups) == {"overall", "kind=fact", "kind=list", "lang=zh"}

@@ -120,3 +120,13 @@ def test_questions_that_ask_for_several_items():
     assert evidence.asks_for_list("青湖大桥的设计有哪些特点？")
     assert evidence.asks_for_list("What are the risks of the plan?")
     assert not evidence.asks_for_list("青湖大桥什么时候通车？")
+
+
+def test_an_answer_the_model_nearly_refused_is_refused_in_the_documents_language_only():
+    found = _found("青湖大桥于2021年5月8日正式通车，全长三公里。")
+    ask = lambda p, cross=False: evidence.judge("青湖大桥什么时候通车", "2021年5月8日[1]", found, cross_lingual=cross, refusal_p=p)  # noqa: E731
+    assert ask(None).refused_by == "" and ask(evidence.REFUSAL_P / 2).refused_by == ""
+    near = ask(evidence.REFUSAL_P)
+    assert near.refused_by == "model" and near.score == 1.0 and "nearly refused" in near.why
+    assert near.checked.citations  # kept, so that eval can score what the gate held back
+    assert ask(0.9, cross=True).refused_by == ""  # across languages the model is unsure even when right

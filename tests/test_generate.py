@@ -76,6 +76,19 @@ def test_stats_are_filled_and_sane(generator):
 
 
 @pytest.mark.model
+def test_the_first_tokens_probability_of_a_watched_text(generator):
+    """watch_p is the probability the model gave the watched text's first token as its first:
+    near 1 when it is told to start with it, near 0 for an unrelated word, and the answer
+    is the same as without watching (reading the logits changes nothing)."""
+    told = [{"role": "user", "content": "请只回答：抱歉，我不知道。"}]
+    said = "".join(generator.stream(told, max_tokens=8, watch="抱歉，所提供的文档中没有找到这个问题的答案。"))
+    assert said.startswith("抱歉") and generator.last_stats.watch_p > 0.5
+    plain = "".join(generator.stream(QUESTION, max_tokens=16, watch="抱歉"))
+    assert generator.last_stats.watch_p < 0.05
+    assert plain == "".join(generator.stream(QUESTION, max_tokens=16)) and generator.last_stats.watch_p is None
+
+
+@pytest.mark.model
 def test_max_tokens_is_respected(generator):
     long_task = [{"role": "user", "content": "请详细介绍中国的四大发明，每一项写三段。"}]
     text = "".join(generator.stream(long_task, max_tokens=5))

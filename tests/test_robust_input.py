@@ -358,7 +358,7 @@ class FakeGenerator:
     def count_tokens(self, messages):
         return 8 + sum(len(m["content"]) for m in messages) // 2
 
-    def stream(self, messages, *, max_tokens, temperature=0.0, stop=None, aside=False):
+    def stream(self, messages, *, max_tokens, temperature=0.0, stop=None, aside=False, watch=""):
         n = self.count_tokens(messages)
         if n + max_tokens > self.n_ctx:
             raise ValueError(f"prompt of {n} tokens + max_tokens {max_tokens} exceeds n_ctx {self.n_ctx}")

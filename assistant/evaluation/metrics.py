@@ -98,32 +98,47 @@ def _stages(rows: list[dict]) -> str | None:
     return "/".join(str(sum(r.get("refused_by") == s for r in refused)) for s in STAGES)
 
 
-def curve(rows: list[dict], gates: tuple[float, ...] = tuple(i / 10 for i in range(11))) -> list[dict]:
-    """Accuracy and rejection as the answer gate moves (see assistant.evidence).
+def curve(rows: list[dict], gates: tuple[float, ...] = tuple(i / 10 for i in range(11)), *, tau: float | None = None) -> list[dict]:
+    """Accuracy and rejection as the answer gate moves (see assistant.evidence), the
+    refusal_p gate held at ``tau`` (None: the assistant's).
 
     Each row carries the evidence score of its answer (``answer_evidence``, None when
-    none was measured) and, when the gate refused it, what the answer would have
-    covered (``unjudged_coverage``), so every gate is scored from one run: at gate g
-    an answer with evidence below g is refused.
+    none was measured), the model's probability of refusing (``check.refusal_p``) and,
+    when a gate refused it, what the answer would have covered (``unjudged_coverage``),
+    so every gate is scored from one run: at gate g an answer with evidence below g,
+    or with refusal_p at tau or above, is refused.
     """
+    from assistant.evidence import REFUSAL_P
+
+    tau = REFUSAL_P if tau is None else tau
+    return [{"gate": g, **_point(rows, g, tau)} for g in gates]
+
+
+def refusal_curve(rows: list[dict], taus: tuple[float, ...] = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.01)) -> list[dict]:
+    """The same, as the refusal_p gate moves with the answer gate held at the assistant's (1.01: no refusal_p gate)."""
+    from assistant.evidence import ANSWER_GATE
+
+    return [{"refusal_p": t, **_point(rows, ANSWER_GATE, t)} for t in taus]
+
+
+def _point(rows: list[dict], gate: float, tau: float) -> dict:
     answerable = [r for r in rows if r["kind"] != "unanswerable" and r["must_mention"]]
     unanswerable = [r for r in rows if r["kind"] == "unanswerable"]
-    out = []
-    for g in gates:
-        def stands(r):  # answered at gate g, with the key points it covers
-            s = r.get("answer_evidence")
-            if s is None:
-                return (not r["refused"]), r["coverage"]
-            cov = r["coverage"] if not r["refused"] else r.get("unjudged_coverage")
-            return (cov is not None and s >= g), (cov or 0.0)
-        right = [stands(r) for r in answerable]
-        out.append({
-            "gate": g,
-            "accuracy": _mean([float(ok and cov == 1.0) for ok, cov in right]),
-            "false_refusal": _mean([float(not ok) for ok, _ in right]),
-            "refusal": _mean([float(not stands(r)[0]) for r in unanswerable]),
-        })
-    return out
+
+    def stands(r):  # answered at these gates, with the key points it covers
+        s = r.get("answer_evidence")
+        if s is None:
+            return (not r["refused"]), r["coverage"]
+        cov = r["coverage"] if not r["refused"] else r.get("unjudged_coverage")
+        p = (r.get("check") or {}).get("refusal_p")
+        return (cov is not None and s >= gate and (p is None or p < tau)), (cov or 0.0)
+
+    right = [stands(r) for r in answerable]
+    return {
+        "accuracy": _mean([float(ok and cov == 1.0) for ok, cov in right]),
+        "false_refusal": _mean([float(not ok) for ok, _ in right]),
+        "refusal": _mean([float(not stands(r)[0]) for r in unanswerable]),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant import evidence, prompt
-from assistant.evaluation.metrics import Gold, breakdown, coverage, curve, first_hit_rank
+from assistant.evaluation.metrics import Gold, breakdown, coverage, curve, first_hit_rank, refusal_curve
 
 RETRIEVAL_DEPTH = 10  # hit@10 and MRR@10 need ten ranked chunks
 
@@ -87,14 +87,16 @@ def table(results: dict) -> str:
 
 
 def curve_table(points: list[dict]) -> str:
-    """The accuracy/rejection curve as lines "gate  accuracy  false refusals  refused (unansw.)"."""
+    """An accuracy/rejection curve (``curve`` or ``refusal_curve``) as lines "gate  accuracy  false refusals  refused (unansw.)"."""
     fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-    lines = ["answer gate  accuracy  false refusals  refused (unansw.)"]
-    lines += [f"{p['gate']:>11.1f}  {fmt(p['accuracy']):>8}  {fmt(p['false_refusal']):>14}  {fmt(p['refusal']):>17}" for p in points]
+    key, head, spec = ("gate", "answer gate", ".1f") if "gate" in points[0] else ("refusal_p", "refusal_p gate", ".3g")
+    lines = [f"{head}  accuracy  false refusals  refused (unansw.)"]
+    lines += [f"{p[key]:>{len(head)}{spec}}  {fmt(p['accuracy']):>8}  {fmt(p['false_refusal']):>14}  {fmt(p['refusal']):>17}" for p in points]
     return "\n".join(lines)
 
 
-def markdown(results: dict, meta: dict, chart: str | None, points: list[dict] | None = None) -> str:
+def markdown(results: dict, meta: dict, chart: str | None, points: list[dict] | None = None,
+             refusal_points: list[dict] | None = None) -> str:
     head = "| group | " + " | ".join(h for _, h, _ in COLUMNS) + " |\n|---|" + "---|" * len(COLUMNS) + "\n"
     body = "".join(
         f"| {group} | " + " | ".join("—" if m.get(key) is None else fmt.format(m[key]) for key, _, fmt in COLUMNS) + " |\n"
@@ -116,6 +118,9 @@ def markdown(results: dict, meta: dict, chart: str | None, points: list[dict] | 
     if points:
         lines += ["", f"Accuracy against rejection as the answer gate moves (the assistant's is {meta['gate']}):", "",
                   "```", curve_table(points), "```"]
+    if refusal_points:
+        lines += ["", f"The same as the gate on the model's probability of refusing moves (the assistant's is {meta['refusal_p']}; "
+                  "1.01: none):", "", "```", curve_table(refusal_points), "```"]
     if chart:
         lines += ["", f"![scores by kind]({chart})"]
     return "\n".join(lines) + "\n"
@@ -146,11 +151,13 @@ def bar_chart(results: dict, path: Path) -> None:
 def write_reports(rows: list[dict], out_dir: Path, meta: dict) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = breakdown(rows)
-    points = curve(rows)
-    meta = {**meta, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "gate": evidence.ANSWER_GATE}
+    points, refusal_points = curve(rows), refusal_curve(rows)
+    meta = {**meta, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "gate": evidence.ANSWER_GATE,
+            "refusal_p": evidence.REFUSAL_P}
     (out_dir / "report.json").write_text(
-        json.dumps({"meta": meta, "results": results, "curve": points, "questions": rows}, ensure_ascii=False, indent=1), encoding="utf-8"
+        json.dumps({"meta": meta, "results": results, "curve": points, "refusal_curve": refusal_points, "questions": rows},
+                   ensure_ascii=False, indent=1), encoding="utf-8"
     )
     bar_chart(results, out_dir / "by_kind.png")
-    (out_dir / "report.md").write_text(markdown(results, meta, "by_kind.png", points), encoding="utf-8")
+    (out_dir / "report.md").write_text(markdown(results, meta, "by_kind.png", points, refusal_points), encoding="utf-8")
     return results

@@ -76,6 +76,17 @@ def end_of_generation(llm) -> Callable[[int], bool]:
     return lambda token: llama_cpp.llama_vocab_is_eog(vocab, token)
 
 
+def token_p(llm, token: int) -> float:
+    """The probability of ``token`` as the next one, from the logits of the last token decoded
+    (softmax at temperature 1): read before the next decode overwrites them."""
+    import llama_cpp
+    import numpy as np
+
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),))
+    top = float(logits.max())
+    return float(np.exp(logits[token] - top) / np.exp(logits - top).sum())
+
+
 # ------------------------------------------------------------------ context state
 
 

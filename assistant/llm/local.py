@@ -102,6 +102,7 @@ class LlamaGenerator:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         aside: bool = False,
+        watch: str = "",
     ) -> Iterator[str]:
         """Yield the answer in text pieces; last_stats is filled when it ends,
         even if the caller stops early. A prompt that does not leave room for
@@ -110,26 +111,31 @@ class LlamaGenerator:
         ``aside`` marks a side task (rewriting or translating a question): the
         context it displaces is kept and brought back for the next call that
         continues it, so a chat's system prompt and earlier turns are not processed again.
+
+        ``watch``: a text whose first token's probability as the answer's first token goes
+        into last_stats.watch_p (the refusal sentence: how close the model came to refusing).
         """
         prompt = self._tokens(messages)
         check_room(len(prompt), max_tokens, self.n_ctx)
         # The system turn: the prompt's tokens it shares with the system message rendered alone.
         system = common_prefix(self._tokens(messages[:1]), prompt) if messages and messages[0]["role"] == "system" else 0
-        return self._generate(prompt, system, max_tokens, temperature, [s for s in (stop or []) if s], aside)
+        watched = self.chat.tokenize(watch)[:1] if watch else []
+        return self._generate(prompt, system, max_tokens, temperature, [s for s in (stop or []) if s], aside, watched)
 
     def _generate(self, prompt: list[int], system: int, max_tokens: int, temperature: float, stops: list[str],
-                  aside: bool) -> Iterator[str]:
+                  aside: bool, watched: list[int]) -> Iterator[str]:
         if self._owner == threading.get_ident():
             raise RuntimeError("a previous stream() of this generator is still open: finish or close it first")
         with self._lock:  # held while the caller iterates
             self._owner = threading.get_ident()
             try:
                 self._switch_context(prompt, aside)
-                yield from self._run(prompt, system, max_tokens, temperature, stops)
+                yield from self._run(prompt, system, max_tokens, temperature, stops, watched)
             finally:
                 self._owner = None
 
-    def _run(self, prompt: list[int], system: int, max_tokens: int, temperature: float, stops: list[str]) -> Iterator[str]:
+    def _run(self, prompt: list[int], system: int, max_tokens: int, temperature: float, stops: list[str],
+             watched: list[int]) -> Iterator[str]:
         # We drive llm.generate() token by token rather than create_completion():
         # its stream reports no token counts, and we want exact stats.
         llm = self._llm
@@ -153,6 +159,8 @@ class LlamaGenerator:
             for token in tokens:
                 if first_at is None:
                     first_at = time.perf_counter()
+                    if watched:  # the prompt's logits, still in the context until the next decode
+                        stats.watch_p = llama.token_p(llm, watched[0])
                 if token in self._stop_ids or ends_generation(token):
                     break
                 stats.completion_tokens += 1

@@ -104,6 +104,7 @@ class RemoteGenerator:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         aside: bool = False,
+        watch: str = "",
     ) -> Iterator[str]:
         """As LlamaGenerator.stream: pieces of text; a prompt too long raises ValueError here.
         ``aside`` (a rewrite or translation) changes nothing here: the server keeps one

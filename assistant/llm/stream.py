@@ -18,6 +18,7 @@ class GenStats:
     total_ms: float = 0.0
     tokens_per_s: float = 0.0  # generation tok/s after the first token
     cached_tokens: int = 0  # prompt tokens reused from the previous call's KV cache
+    watch_p: float | None = None  # probability of the watched text's first token as the first one (None: not measured)
 
     def timed(self, start: float, first_at: float | None, end: float) -> GenStats:
         """Fill the timings from perf_counter() stamps; completion_tokens must be set already."""
