@@ -82,12 +82,12 @@ def test_the_curves_score_every_gate_from_one_run():
 
     rows = [
         judged(evidence=0.9, p=0.001),  # right, sure of itself
-        judged(evidence=0.6, p=0.04, refused=True),  # right, held back by the refusal_p gate (0.03)
+        judged(evidence=0.6, p=0.04, refused=True),  # right, held back by a refusal_p gate of 0.03
         judged(kind="unanswerable", evidence=0.9, p=0.2, refused=True),
         judged(kind="unanswerable", evidence=0.4, p=0.001, refused=True),
         {**_row(kind="unanswerable", refused=True, cited=()), "answer_evidence": None},  # the model refused
     ]
-    at = {p["gate"]: p for p in metrics.curve(rows)}
+    at = {p["gate"]: p for p in metrics.curve(rows, tau=0.03)}
     assert (at[0.5]["accuracy"], at[0.5]["refusal"]) == (0.5, 1.0)
     assert (at[0.0]["accuracy"], at[0.0]["refusal"]) == (0.5, pytest.approx(2 / 3))
     assert (at[0.7]["accuracy"], at[0.7]["false_refusal"]) == (0.5, 0.5)
