@@ -233,9 +233,12 @@ def test_kill_9_during_the_wipe_then_the_next_run_finishes_it(tmp_path, project_
         wipe = [c for c in _children(proc.pid) if b"sqlite_wipe" in Path(f"/proc/{c}/cmdline").read_bytes()]
         time.sleep(0.005)
     assert wipe, "the forget ended before its wipe could be caught"
-    time.sleep(0.05)  # into the merge or the VACUUM
+    time.sleep(0.01)  # into the merge or the VACUUM (on a fast machine the whole wipe takes under 0.05 s)
     for pid in (*wipe, proc.pid):
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # the wipe ended just now: the forget is killed before it clears wipe.pending
+            pass
     proc.wait(30)
     assert (root / "wipe.pending").exists()
 
