@@ -83,10 +83,7 @@ class Index:
         chunks = self.store.chunks()
         log.warning("the vector index in %s could not be read (a write of it was cut short): "
                     "embedding its %d chunks anew", self.root, len(chunks))
-        texts = [indexed_text(c) for c in chunks]
-        unique = list(dict.fromkeys(texts))
-        vector_of = dict(zip(unique, self.embedder.embed(unique, progress=True)))
-        self.store.upsert(chunks, [vector_of[t] for t in texts], progress=True)
+        self.store.upsert(chunks, self._vectors([indexed_text(c) for c in chunks], progress=True), progress=True)
         self.store.vectors_rebuilt()
 
     def _repair_lexical(self) -> None:
@@ -185,12 +182,16 @@ class Index:
         if not chunks:
             return
         texts = [indexed_text(c) for c in chunks]
-        unique = list(dict.fromkeys(texts))  # a repeated paragraph or page is embedded once
-        vector_of = dict(zip(unique, self.embedder.embed(unique, progress=progress)))
+        vectors = self._vectors(texts, progress=progress)
         with self._lock:
-            self.store.upsert(chunks, [vector_of[t] for t in texts], progress=progress)
+            self.store.upsert(chunks, vectors, progress=progress)
             self.lexical.add(zip((c.id for c in chunks), texts))
             self.lexical.save()
+
+    def _vectors(self, texts: list[str], *, progress: bool) -> list[list[float]]:
+        unique = list(dict.fromkeys(texts))  # a repeated paragraph or page is embedded once
+        vector_of = dict(zip(unique, self.embedder.embed(unique, progress=progress)))
+        return [vector_of[t] for t in texts]
 
     def remove(self, ids: Sequence[str]) -> None:
         """Delete chunks from both indexes (their text stays in the store's files until ``wipe``)."""

@@ -32,7 +32,7 @@ _BATCH = 1000  # Chroma caps the size of one add/get; stay well under it
 _SYNC = 2
 _HNSW = {"hnsw:space": "cosine", "hnsw:sync_threshold": _SYNC, "hnsw:batch_size": _SYNC}
 WRITES = "writes"  # collection metadata key: a new random value after every write, by any client
-# In the embedded store's folder while its vector files are being rebuilt (see VectorStore.set_aside_vectors).
+# In the embedded store's folder while its vector files are being rebuilt (see VectorStore._set_aside_vectors).
 REBUILDING = "vectors-rebuilding"
 
 
@@ -65,19 +65,15 @@ class VectorStore:
     """
 
     def __init__(self, path: Path | None, build: dict[str, str], *, url: str | None = None, collection: str = COLLECTION):
-        import chromadb
-        from chromadb.config import Settings
-
         self.url = url.rstrip("/") if url else None
         self.path = Path(path) if path is not None else None
         self._db = self.path / "chroma.sqlite3" if self.path is not None else None
         self._build = dict(build)
         self.collection = collection
         try:
-            # Telemetry off: nothing about the user's documents or usage leaves the machine.
             if self.url is None:
                 self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
-                self._client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+                self._client = self._embedded_client()
             else:
                 self._client = _http_client(self.url)
             self._open()
@@ -85,6 +81,13 @@ class VectorStore:
             raise
         except Exception as err:
             raise StoreError(self._explain(err, "opening the collection")) from err
+
+    def _embedded_client(self):
+        import chromadb
+        from chromadb.config import Settings
+
+        # Telemetry off: nothing about the user's documents or usage leaves the machine.
+        return chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
 
     def close(self) -> None:
         """Let go of the store. Chroma shares one client per folder within a process and drops it
@@ -139,10 +142,7 @@ class VectorStore:
         self._client.close()
         for segment in segments:
             shutil.rmtree(self.path / segment, ignore_errors=True)
-        import chromadb
-        from chromadb.config import Settings
-
-        self._client = chromadb.PersistentClient(path=str(self.path), settings=Settings(anonymized_telemetry=False))
+        self._client = self._embedded_client()
         self._col = self._client.get_collection(self.collection, embedding_function=None)
 
     @property

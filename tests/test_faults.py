@@ -205,12 +205,11 @@ def test_kill_9_at_many_points_then_the_next_run_repairs(tmp_path):
                 except Exception as err:  # killed while Chroma saved its vector files: the next run must rebuild them
                     assert "hnsw segment reader" in str(err), err
                     state.update(vectors_unreadable=True)
-                    row["kills"].append(state)
-                    continue
-                bm25 = bm25_ids(data / "index")
-                want = {cid for ids in expected_ids(folder).values() for cid in ids}
-                state.update(chroma_chunks=len(metas), bm25_chunks=None if bm25 is None else len(bm25),
-                             bm25_behind=bm25 != set(metas), off_from_clean=len(set(metas) ^ want))
+                else:
+                    bm25 = bm25_ids(data / "index")
+                    want = {cid for ids in expected_ids(folder).values() for cid in ids}
+                    state.update(chroma_chunks=len(metas), bm25_chunks=None if bm25 is None else len(bm25),
+                                 bm25_behind=bm25 != set(metas), off_from_clean=len(set(metas) ^ want))
             row["kills"].append(state)
         repair = subprocess.run([ASSISTANT, "ingest", str(folder), "--data-dir", str(data)], capture_output=True,
                                 text=True, timeout=600, stdin=subprocess.DEVNULL)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant import evidence
 from assistant.config import ConfigError
 
 KINDS = {"fact", "list", "compare", "synthesis", "unanswerable"}
@@ -108,17 +109,13 @@ def curve(rows: list[dict], gates: tuple[float, ...] = tuple(i / 10 for i in ran
     so every gate is scored from one run: at gate g an answer with evidence below g,
     or with refusal_p at tau or above, is refused.
     """
-    from assistant.evidence import REFUSAL_P
-
-    tau = REFUSAL_P if tau is None else tau
+    tau = evidence.REFUSAL_P if tau is None else tau
     return [{"gate": g, **_point(rows, g, tau)} for g in gates]
 
 
 def refusal_curve(rows: list[dict], taus: tuple[float, ...] = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.01)) -> list[dict]:
     """The same, as the refusal_p gate moves with the answer gate held at the assistant's (1.01: no refusal_p gate)."""
-    from assistant.evidence import ANSWER_GATE
-
-    return [{"refusal_p": t, **_point(rows, ANSWER_GATE, t)} for t in taus]
+    return [{"refusal_p": t, **_point(rows, evidence.ANSWER_GATE, t)} for t in taus]
 
 
 def _point(rows: list[dict], gate: float, tau: float) -> dict:
