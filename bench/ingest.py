@@ -7,7 +7,8 @@ embedder was given: identical chunks are embedded once).
 
 Every run is a fresh process running the real ingest (as `assistant ingest`
 does), timing where the time goes: reading and cleaning, chunking, embedding,
-writing vectors to Chroma, BM25. Peak RSS is the process's own. Synthetic
+writing vectors to Chroma, BM25. Peak RSS is the process's own (VmHWM: getrusage's
+maxrss would carry over the high-water mark of the process that started it). Synthetic
 documents are sentences of the corpus reshuffled (about 600 characters, three or four chunks each),
 so tokenization and embedding cost what real text costs.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 from common import DEFAULT_DATA, ROOT, assistant, save, table
 
 CHILD = r"""
-import json, resource, sys, time
+import json, re, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from assistant.privacy.offline import go_offline; go_offline()
@@ -60,7 +61,7 @@ r = a.ingest([Path(sys.argv[2])])
 done = time.perf_counter()
 print(json.dumps({"import + open s": opened - t0, "ingest s": done - opened, "phases": phases,
                   "embedded": embedded[0], "files": len(r.added) + len(r.replaced), "unchanged": len(r.unchanged), "chunks": r.chunks_added,
-                  "index chunks": a.index.count(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "index chunks": a.index.count(), "peak_rss_mb": int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text())[1]) / 1024}))
 """
 
 

@@ -6,6 +6,8 @@ cold `assistant ask` together, to embed one short question. So the first time a
 model is loaded we export its transformer to ONNX once, check that it gives the
 same vectors, and from then on embed with onnxruntime and the model's own fast
 tokenizer: about 0.3 s to load, a few ms per question, the same vectors to 1e-6.
+The export's matrix products are then quantized to int8, which embeds 1.5-1.7x
+faster on a CPU; that file is used when its vectors stay close to the exact ones.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ _PROBES = [
     "数据隐私" * 200,  # longer than the model's limit: truncation must agree too
     "a",
 ]
+# The int8 export is kept when every probe vector stays within this cosine of the
+# exact one (measured on MiniLM: 0.989-0.991; quantizing the embedding table too
+# gave 0.87, so only MatMul weights are quantized).
+_MIN_COSINE = 0.95
 
 
 class Embedder(Protocol):
@@ -54,6 +60,12 @@ def embedder_id(path: Path) -> str:
     return f"{path.name}:{sum(s for _, s in sizes)}"
 
 
+def same_space(a: str, b: str) -> bool:
+    """Whether two embedder ids name one model, with exact or int8 weights: an index of
+    one can be re-embedded from its stored chunks by the other, files unread."""
+    return a != b and a.removesuffix(":int8") == b.removesuffix(":int8")
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local folder, never by hub name.
 
@@ -71,8 +83,11 @@ class SentenceTransformerEmbedder:
             )
         self.path = path
         self.batch_size = batch_size
-        self.id = embedder_id(path)  # cheap, so opening the index never waits for the model
         self.onnx_dir = Path(onnx_dir) if onnx_dir else None
+        # Cheap, so opening the index never waits for the model. The ONNX path embeds
+        # with int8 weights: an index holding exact vectors asks for a rebuild rather
+        # than mixing the two.
+        self.id = embedder_id(path) + (":int8" if self.onnx_dir else "")
         self._encode: Callable | None = None
         self.backend = ""  # "onnx" or "sentence-transformers" once loaded
 
@@ -176,9 +191,23 @@ class _OnnxModel:
             diff = float(abs(onnx.encode(_PROBES, False) - want).max())
             if diff > _TOLERANCE:
                 raise ValueError(f"its vectors differ by {diff:.1e}")
+            weights, cosine = "fp32", 1.0
+            try:
+                int8 = _quantize(tmp, e)
+                cosine = float((int8.encode(_PROBES, False) * want).sum(1).min())
+                if cosine >= _MIN_COSINE:
+                    weights = "int8"
+                    tmp.with_suffix(".int8").replace(tmp)
+                else:
+                    log.warning("embedding with exact weights: int8 vectors of %s reach only cosine %.3f", e.path, cosine)
+            except Exception as err:  # only speed is lost
+                log.warning("embedding with exact weights: cannot quantize %s (%s)", e.path, err)
+            finally:
+                tmp.with_suffix(".int8").unlink(missing_ok=True)
             tmp.replace(onnx_path)
-            record_path.write_text(json.dumps({"source": e.id, **_stamp(onnx_path), "sha256": sha256(onnx_path), "max_abs_diff": diff}))
-            return onnx
+            record = {"source": e.id, **_stamp(onnx_path), "sha256": sha256(onnx_path), "max_abs_diff": diff, "weights": weights, "min_cosine": cosine}
+            record_path.write_text(json.dumps(record))
+            return cls(onnx_path, e.path, e.batch_size)
         except Exception as err:  # any failure here only costs speed: fall back
             log.warning("embedding with sentence-transformers: cannot export %s to ONNX (%s)", e.path, err)
             tmp.unlink(missing_ok=True)
@@ -264,6 +293,19 @@ def _torch_export(model, dest: Path) -> None:
             dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
             opset_version=17, dynamo=False,
         )
+
+
+def _quantize(exact: Path, e: SentenceTransformerEmbedder) -> _OnnxModel:
+    """The export with its MatMul weights in int8, per output channel, beside ``exact``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dest = exact.with_suffix(".int8")
+    logging.disable(logging.WARNING)  # the quantizer logs advice about pre-processing on every run
+    try:
+        quantize_dynamic(str(exact), str(dest), op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+    return _OnnxModel(dest, e.path, e.batch_size)
 
 
 def _stamp(path: Path) -> dict:

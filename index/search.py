@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from index import residue
-from index.embed import Embedder
+from index.embed import Embedder, same_space
 from index.lexical import LexicalIndex, tokenize
 from index.store import COLLECTION, VectorStore
 from index.types import Chunk, Hit
@@ -68,7 +68,7 @@ class Index:
         if chroma_url:
             self.store = VectorStore(chroma_path, build, url=chroma_url, collection=collection)
         else:
-            self.store = VectorStore(root / "chroma", build)
+            self.store = VectorStore(root / "chroma", build, same_space=lambda recorded: same_space(recorded, embedder.id))
         self.lexical = LexicalIndex(root / "lexical.json", cache_dir=root / "cache")
         # Writers (ingest, forget) and searches may run on different threads (the web page
         # ingests while it answers): the BM25 side is only changed or read under this lock.
@@ -79,10 +79,10 @@ class Index:
         self._repair_lexical()
 
     def _rebuild_vectors(self) -> None:
-        """Embed every stored chunk anew: the vector files were unreadable (index.store) and set aside."""
+        """Embed every stored chunk anew: the vector files were set aside (index.store)."""
         chunks = self.store.chunks()
-        log.warning("the vector index in %s could not be read (a write of it was cut short): "
-                    "embedding its %d chunks anew", self.root, len(chunks))
+        log.warning("the vector index in %s is made anew (%s): embedding its %d chunks",
+                    self.root, self.store.needs_vectors, len(chunks))
         self.store.upsert(chunks, self._vectors([indexed_text(c) for c in chunks], progress=True), progress=True)
         self.store.vectors_rebuilt()
 

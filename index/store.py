@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from index.chroma_client import _first_line, _http_client, _server_error, _translated
 from index.errors import Error, IndexMismatch, StoreError
@@ -64,7 +64,11 @@ class VectorStore:
     it (``assistant serve``), so that ``scrub`` can compact its files, else None.
     """
 
-    def __init__(self, path: Path | None, build: dict[str, str], *, url: str | None = None, collection: str = COLLECTION):
+    def __init__(self, path: Path | None, build: dict[str, str], *, url: str | None = None, collection: str = COLLECTION,
+                 same_space: Callable[[str], bool] | None = None):
+        # same_space(recorded embedder id): whether that embedder's vectors are this one's in
+        # another precision; the embedded store's vectors are then made anew from its chunks.
+        self._same_space = same_space
         self.url = url.rstrip("/") if url else None
         self.path = Path(path) if path is not None else None
         self._db = self.path / "chroma.sqlite3" if self.path is not None else None
@@ -106,7 +110,7 @@ class VectorStore:
         metadata = {**_HNSW, **self._build}
         self._col = self._client.get_or_create_collection(self.collection, embedding_function=None, metadata=metadata)
         if self._vectors_unreadable():
-            self._set_aside_vectors()
+            self._set_aside_vectors("a write of its vector files was cut short")
         if self._sync_threshold() > _SYNC and not self._col.count():  # made by an older version, still empty
             self._client.delete_collection(self.collection)
             self._col = self._client.create_collection(self.collection, embedding_function=None, metadata=metadata)
@@ -126,7 +130,7 @@ class VectorStore:
                 return True
             raise
 
-    def _set_aside_vectors(self) -> None:
+    def _set_aside_vectors(self, reason: str) -> None:
         """Delete the unreadable vector files. The chunks' text and metadata are in Chroma's
         SQLite file, which is transactional, so they are intact; until ``vectors_rebuilt``
         is called, ``needs_vectors`` says that their vectors must be upserted anew, also
@@ -135,6 +139,7 @@ class VectorStore:
         import sqlite3
 
         (self.path / REBUILDING).touch(mode=0o600)
+        (self.path / REBUILDING).write_text(reason)
         with sqlite3.connect(f"file:{self._db}?mode=ro", uri=True) as db:
             segments = [row[0] for row in db.execute(
                 "SELECT s.id FROM segments s JOIN collections c ON s.collection = c.id WHERE c.name = ? AND s.scope = 'VECTOR'",
@@ -146,8 +151,11 @@ class VectorStore:
         self._col = self._client.get_collection(self.collection, embedding_function=None)
 
     @property
-    def needs_vectors(self) -> bool:
-        return self.path is not None and self.url is None and (self.path / REBUILDING).exists()
+    def needs_vectors(self) -> str:
+        """Why every chunk's vector must be upserted anew, or "" when none must."""
+        if self.path is None or self.url is not None or not (self.path / REBUILDING).exists():
+            return ""
+        return (self.path / REBUILDING).read_text() or "its vector files were set aside"
 
     def vectors_rebuilt(self) -> None:
         (self.path / REBUILDING).unlink(missing_ok=True)
@@ -158,6 +166,11 @@ class VectorStore:
     def _check_build(self, build: dict[str, str]) -> None:
         recorded = {k: v for k, v in (self._col.metadata or {}).items() if k in build}
         if self._col.count() and recorded != build:
+            others = {k for k in build if recorded.get(k) != build[k]}
+            if others == {"embedder"} and self.url is None and self._same_space and self._same_space(recorded.get("embedder") or ""):
+                self._set_aside_vectors(f"it was embedded by {recorded.get('embedder')}, now {build['embedder']}")
+                self._bump()
+                return
             diff = ", ".join(f"{k}: index has {recorded.get(k)!r}, settings say {v!r}" for k, v in build.items() if recorded.get(k) != v)
             raise IndexMismatch(f"the index was built differently ({diff}); rebuild it with: assistant ingest --rebuild")
         if recorded != build:  # empty collection: adopt the current settings

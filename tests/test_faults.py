@@ -264,7 +264,7 @@ def test_vector_files_cut_short_are_rebuilt_from_the_stored_chunks_even_if_that_
     run = cli("ingest", folder, data_dir=data)
     err = run.communicate(timeout=600)[1]
     assert run.returncode == 0 and "Traceback" not in err, err[-2000:]
-    assert "could not be read (a write of it was cut short): embedding its" in err
+    assert "is made anew (a write of its vector files was cut short): embedding its" in err
     assert check_agrees(data / "index", folder) == before  # every chunk found again by a vector query
     assert not (data / "index" / "chroma" / "vectors-rebuilding").exists()
 

@@ -124,6 +124,29 @@ def test_index_refuses_another_chunker(tmp_path, embedder, corpus):
         Index(tmp_path / "index", embedder, chunker="v2")
 
 
+def test_an_index_of_exact_vectors_is_embedded_anew_by_the_int8_embedder(tmp_path, embedder, corpus, caplog):
+    from index.embed import SentenceTransformerEmbedder
+    from index.search import Fusion
+
+    doc = corpus / "002_f02664d2df2309cc.txt"
+    index = Index(tmp_path / "index", embedder, chunker="test")
+    ingest(index, [doc], size=SIZE, overlap=OVERLAP, progress=False)
+    ids = index.store.ids()
+    index.store.close()
+    fast = SentenceTransformerEmbedder(embedder.path, onnx_dir=tmp_path / "onnx")
+    with caplog.at_level("WARNING"):
+        again = Index(tmp_path / "index", fast, chunker="test")
+    assert f"is made anew (it was embedded by {embedder.id}, now {fast.id})" in caplog.text
+    assert again.store.ids() == ids and not again.store.needs_vectors
+    for chunk in again.chunks_of(doc.name):  # each found first by its new vector alone
+        assert again.search(chunk.text, 1, Fusion(dense=1.0, lexical=0.0))[0].chunk.id == chunk.id
+    again.store.close()
+    other = SentenceTransformerEmbedder(embedder.path)
+    other.id = "another-model:1"  # another model's vectors are not comparable: rebuild from the files
+    with pytest.raises(IndexMismatch, match="assistant ingest --rebuild"):
+        Index(tmp_path / "index", other, chunker="test")
+
+
 def test_lexical_side_is_rebuilt_after_a_crash(tmp_path, embedder, corpus):
     index = Index(tmp_path / "index", embedder, chunker="test")
     ingest(index, [corpus], size=SIZE, overlap=OVERLAP, progress=False)

@@ -159,12 +159,12 @@ def test_ask_source_and_under_restrict_retrieval(run_cli, data_dir, gguf_path, f
 
 
 @pytest.mark.model
-def test_scoped_search_restricts_the_dense_and_the_lexical_side_alike(data_dir, embedder):
+def test_scoped_search_restricts_the_dense_and_the_lexical_side_alike(data_dir):
     from assistant import config
     from assistant.answer import Assistant
     from index.search import Fusion
 
-    a = Assistant(config.load({"data_dir": data_dir, "kb": "team"}, env={}), progress=False, embedder=embedder)
+    a = Assistant(config.load({"data_dir": data_dir, "kb": "team"}, env={}), progress=False)
     only = frozenset({"sub/值班.txt"})
     for fusion in (Fusion(dense=1.0, lexical=0.0), Fusion(dense=0.0, lexical=1.0)):
         everywhere = a.index.search(TEAM_DOC, 4, fusion)
@@ -215,7 +215,7 @@ def test_a_data_folder_of_the_previous_release_is_the_default_kb(run_cli, tmp_pa
     made = re.search(r"index: (\d+) chunks from 2 documents", done.stdout + done.stderr)
     assert made, done.stdout + done.stderr
     assert json.loads(out) == [{"name": "default", "documents": 2, "chunks": int(made[1]), "created": ""}]
-    # and it is searched as it is, without a rebuild
+    # and it is searched after its vectors are made anew from its stored chunks (int8 weights), files unread
     from assistant import config
     from assistant.answer import Assistant
 
