@@ -24,6 +24,7 @@ RUNS = {  # name: (full arguments, quick arguments)
     "latency": ([], ["--limit", "3"]),
     "cold_ask": (["--baseline", "cb94831"], ["--runs", "1"]),
     "embed": ([], ["--runs", "1"]),
+    "speculative": ([], ["--questions", "1", "--runs", "1"]),
     "ingest": ([], ["--sizes", "200,400"]),
     "formats": ([], ["--formats", "txt,pdf,docx,pptx,xlsx,scanned-no-ocr"]),
     "search_scale": ([], ["--sizes", "2000,10000"]),

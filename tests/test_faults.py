@@ -66,11 +66,15 @@ def chroma_state(index_dir: Path) -> dict[str, dict]:
     import chromadb
     from chromadb.api.client import SharedSystemClient
     from chromadb.config import Settings
+    from chromadb.errors import NotFoundError
 
     SharedSystemClient.clear_system_cache()  # another process wrote: read the files afresh
     try:
         client = chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=Settings(anonymized_telemetry=False))
-        col = client.get_collection("chunks")
+        try:
+            col = client.get_collection("chunks")
+        except NotFoundError:  # killed after Chroma made its files, before the collection: nothing indexed yet
+            return {}
         got = col.get(include=["metadatas"])
         if got["ids"]:
             one = col.get(ids=got["ids"][:1], include=["embeddings"])
