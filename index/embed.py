@@ -156,8 +156,8 @@ class _OnnxModel:
     # -- making and finding the export ----------------------------------------------------
 
     @staticmethod
-    def paths(e: SentenceTransformerEmbedder) -> tuple[Path, Path]:
-        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in e.id)
+    def paths(e: SentenceTransformerEmbedder, id: str | None = None) -> tuple[Path, Path]:
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in id or e.id)
         return e.onnx_dir / f"{stem}.onnx", e.onnx_dir / f"{stem}.json"
 
     @classmethod
@@ -207,6 +207,9 @@ class _OnnxModel:
             tmp.replace(onnx_path)
             record = {"source": e.id, **_stamp(onnx_path), "sha256": sha256(onnx_path), "max_abs_diff": diff, "weights": weights, "min_cosine": cosine}
             record_path.write_text(json.dumps(record))
+            for old in cls.paths(e, e.id.removesuffix(":int8")):  # an earlier version's exact export (90 MB)
+                if old != onnx_path and old != record_path:
+                    old.unlink(missing_ok=True)
             return cls(onnx_path, e.path, e.batch_size)
         except Exception as err:  # any failure here only costs speed: fall back
             log.warning("embedding with sentence-transformers: cannot export %s to ONNX (%s)", e.path, err)

@@ -30,6 +30,10 @@ def test_the_int8_export_stays_close_to_sentence_transformers_vectors(embedder, 
     import numpy as np
 
     fast = SentenceTransformerEmbedder(embedder.path, onnx_dir=onnx_dir)
+    earlier = _OnnxModel.paths(fast, embedder.id)  # the exact export an earlier version left
+    onnx_dir.mkdir(parents=True, exist_ok=True)
+    for path in earlier:
+        path.write_bytes(b"left by an earlier version")
     corpus = [p.read_text(encoding="utf-8")[i : i + 200] for p in sorted((project_root / "corpus").iterdir()) for i in (0, 500, 1000)]
     got, want = np.array(fast.embed(TEXTS + corpus)), np.array(embedder.embed(TEXTS + corpus))
     assert fast.backend == "onnx" and embedder.backend == "sentence-transformers"
@@ -40,6 +44,7 @@ def test_the_int8_export_stays_close_to_sentence_transformers_vectors(embedder, 
     record = json.loads(_OnnxModel.paths(fast)[1].read_text())
     assert record["source"] == fast.id == embedder.id + ":int8"
     assert record["max_abs_diff"] < 1e-4 and record["weights"] == "int8" and record["min_cosine"] >= 0.95
+    assert not any(path.exists() for path in earlier) and all(path.exists() for path in _OnnxModel.paths(fast))
 
 
 def test_a_later_process_embeds_without_importing_torch(embedder, onnx_dir):
