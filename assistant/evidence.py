@@ -9,7 +9,9 @@ the question itself is read:
 - the answer must be of the kind the question asks for: a date or time for
   何时/什么时候/哪天, a number for 多少/几, money for 多少钱, a place for 哪里;
   "即将举行" is no date;
-- the names it is about (EMNLP2022, 《书名》) must be in that passage.
+- the names it is about (EMNLP2022, 《书名》) must be in that passage;
+- what the answer adds to the question must be in one of the passages
+  (``grounded``): repeating the question's words is no evidence for a name.
 
 ``score`` combines both into one number in [0, 1]; the assistant refuses below
 ``ANSWER_GATE``, and before asking the model at all when even the best retrieved
@@ -197,10 +199,24 @@ def score(question: str, sentence: str, passage: str) -> float:
     at = anchor(sentence, passage)
     near = passage[max(0, at - WINDOW) : at + 2 * WINDOW]
     # The sentence as written: what it adds has the question's own "2022年" blanked out,
-    # so a comparison ("比2021年增加") would look like another year.
-    if other_instance(question, near) or other_instance(question, sentence):
+    # so a comparison ("比2021年增加") would look like another year. Only a verbatim copy
+    # of the whole question is taken out: "第28届…时间：第29届…" names the asked edition
+    # only by repeating the question.
+    if other_instance(question, near) or other_instance(question, unechoed(sentence, question)):
         return 0.0
     return coverage(key_units(question), near)
+
+
+_COMPARED = re.compile(r"(?:比|较|相比|相较于?|同比|环比|对比)\s*第?\d+\s*(?:届|年|次|期|代|季|轮)")
+
+
+def unechoed(sentence: str, question: str) -> str:
+    """The sentence without the verbatim copies of the question (its end punctuation aside)
+    and, then, without the editions or years it compares with ("比2021年增加")."""
+    asked = question.strip().rstrip("?？。.!！ ")
+    if len(asked) < 4 or asked not in sentence:
+        return sentence
+    return _COMPARED.sub(" ", sentence.replace(asked, " "))
 
 
 _COUNTED = re.compile(r"(第?)(\d+)\s*(届|年|次|期|代|季|轮)")
@@ -225,6 +241,22 @@ def retrieval_score(question: str, found: list[Passage]) -> float:
     """How well the best passage (with its title and headings) covers the question's key terms."""
     keys = key_units(question)
     return max((coverage(keys, header(p) + "\n" + p.text) for p in found), default=0.0)
+
+
+# How an answer refers to the prompt's own passages ("资料"), which no passage says.
+_FRAMING = re.compile(r"(?:根据|依据|按照)?(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载)?[，,:：]?")
+
+
+def grounded(question: str, sentence: str, found: list[Passage]) -> bool:
+    """Whether what the sentence adds to the question is in one of the passages: the citation
+    check passes "<the question's words> 是<a name no passage mentions>" on the repeated
+    words alone. Any passage will do, since a right answer is sometimes cited to the wrong one."""
+    # Counted in words, as the key terms are: character pairs would count "由张" of
+    # "由张三获得" against a passage that names 张三.
+    words = key_units(_FRAMING.sub(" ", novel(sentence, question)))
+    if not words:
+        return True  # nothing added: ``fits`` refuses it
+    return any(coverage(words, header(p) + "\n" + p.text) >= cite.SUPPORTED for p in found)
 
 
 @dataclass(frozen=True)
@@ -254,7 +286,8 @@ def judge(question: str, raw: str, found: list[Passage], *, cross_lingual: bool,
         return Judgement(checked, None, "checker", "no sentence of the answer is supported by a passage")
     if cross_lingual:
         return Judgement(checked, None, "")
-    best = max(score(question, c.sentence, header(found[c.n - 1]) + "\n" + found[c.n - 1].text) for c in checked.citations)
+    best = max((score(question, c.sentence, header(found[c.n - 1]) + "\n" + found[c.n - 1].text) for c in checked.citations
+                if grounded(question, c.sentence, found)), default=0.0)
     if best < gate:
         return Judgement(checked, best, "checker", f"the cited passages do not answer the question (evidence {best:.2f})")
     if refusal_p is not None and refusal_p >= REFUSAL_P:

@@ -116,6 +116,18 @@ def test_a_comparison_with_another_year_is_no_other_year():
     assert evidence.score(question, "2022年青湖市粮食产量59.7万吨，比2021年增加2.4万吨", passage) == 1.0
 
 
+def test_repeating_the_question_does_not_name_the_edition_asked():
+    """An answer that only copies the question ("第12届…时间：") and then speaks of
+    another edition answers about that one; a comparison after the copy is still fine."""
+    question = "第12届青湖电影节开幕时间"
+    passage = "第12届青湖电影节筹备中。第11届青湖电影节于2019年5月8日开幕，观众三万人。"
+    assert evidence.score(question, "第12届青湖电影节开幕时间：第11届青湖电影节于2019年5月8日开幕", passage) == 0.0
+    assert evidence.score(question, "第12届青湖电影节开幕时间：5月8日", "第12届青湖电影节于5月8日开幕。") == 1.0
+    compared = "2022年青湖市粮食产量"
+    assert evidence.score(compared, "2022年青湖市粮食产量59.7万吨，比2021年增加2.4万吨",
+                          "2022年青湖市粮食产量59.7万吨，比2021年增加2.4万吨。") == 1.0
+
+
 def test_questions_that_ask_for_several_items():
     assert evidence.asks_for_list("青湖大桥的设计有哪些特点？")
     assert evidence.asks_for_list("What are the risks of the plan?")
@@ -130,3 +142,15 @@ def test_an_answer_the_model_nearly_refused_is_refused_in_the_documents_language
     assert near.refused_by == "model" and near.score == 1.0 and "nearly refused" in near.why
     assert near.checked.citations  # kept, so that eval can score what the gate held back
     assert ask(0.9, cross=True).refused_by == ""  # across languages the model is unsure even when right
+
+
+def test_what_the_answer_adds_must_be_in_a_passage():
+    """The citation check passes "<the question's words>是<a name>" on the repeated words
+    alone; the name itself must be in one of the passages (not always the cited one)."""
+    question = "青湖马拉松2021年的冠军是谁"
+    found = _found("青湖马拉松2021年的比赛在5月举行，冠军将在赛后公布。", "白河半程马拉松的冠军是王刚。")
+    assert not evidence.grounded(question, "青湖马拉松2021年的冠军是李明", found)
+    assert evidence.grounded(question, "青湖马拉松2021年的冠军是王刚", found)  # in the other passage
+    assert evidence.grounded(question, "根据资料，青湖马拉松2021年的冠军由王刚获得", found)  # framing; "由王" is no word
+    invented = evidence.judge(question, "青湖马拉松2021年的冠军是李明[1]。", found, cross_lingual=False)
+    assert invented.checked.citations and invented.refused_by == "checker"
