@@ -255,7 +255,7 @@ def grounded(question: str, sentence: str, found: list[Passage]) -> bool:
     # "由张三获得" against a passage that names 张三.
     words = key_units(_FRAMING.sub(" ", novel(sentence, question)))
     if not words:
-        return True  # nothing added: ``fits`` refuses it
+        return True  # no word to look up (only what asks or frames): ``score`` decides
     return any(coverage(words, header(p) + "\n" + p.text) >= cite.SUPPORTED for p in found)
 
 

@@ -118,14 +118,12 @@ def test_a_comparison_with_another_year_is_no_other_year():
 
 def test_repeating_the_question_does_not_name_the_edition_asked():
     """An answer that only copies the question ("第12届…时间：") and then speaks of
-    another edition answers about that one; a comparison after the copy is still fine."""
+    another edition answers about that one."""
     question = "第12届青湖电影节开幕时间"
     passage = "第12届青湖电影节筹备中。第11届青湖电影节于2019年5月8日开幕，观众三万人。"
     assert evidence.score(question, "第12届青湖电影节开幕时间：第11届青湖电影节于2019年5月8日开幕", passage) == 0.0
     assert evidence.score(question, "第12届青湖电影节开幕时间：5月8日", "第12届青湖电影节于5月8日开幕。") == 1.0
-    compared = "2022年青湖市粮食产量"
-    assert evidence.score(compared, "2022年青湖市粮食产量59.7万吨，比2021年增加2.4万吨",
-                          "2022年青湖市粮食产量59.7万吨，比2021年增加2.4万吨。") == 1.0
+    # a comparison after the copy: test_a_comparison_with_another_year_is_no_other_year
 
 
 def test_questions_that_ask_for_several_items():
