@@ -20,6 +20,14 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 SUPPORTED = 0.5  # share of a sentence's units found in the passage
 SHORT = 4  # a sentence with fewer units ("成本高昂") is supported only when the passage has all of them
 
+# How an answer refers to the prompt's own passages ("根据资料", "资料显示"), which no
+# passage says: it is no part of the claim to check.
+FRAMING = re.compile(r"(?:根据|依据|按照)?(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载)?[，,:：]?")
+_LEADING_FRAMING = re.compile(
+    r"^\s*(?:(?:根据|依据|按照)(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载)?"
+    r"|(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载))\s*[，,:：]?"
+)
+
 REFUSAL_CUES = (
     "没有找到这个问题的答案", "资料中没有", "资料中未", "没有提及", "未提及", "没有提到", "未提到",
     "无法回答", "无法从资料", "没有相关信息", "没有涉及", "未涉及",
@@ -157,7 +165,8 @@ def check(answer: str, passages: list[str], *, cross_lingual: bool = False, ques
     parts: list[str] = []
     claims = supported = 0
     for sentence, cited in cited_sentences(answer):
-        body = _ENUM.sub("", sentence).strip()
+        # "根据资料[1]，X。" cites X: the lead-in is checked against no passage.
+        body = _LEADING_FRAMING.sub("", _ENUM.sub("", sentence)).strip()
         valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
         dropped += [n for n in cited if n not in valid]
         lead_in = body.endswith((":", "："))  # "主要有以下几点：" introduces claims, makes none

@@ -12,6 +12,8 @@ the question itself is read:
 - the names it is about (EMNLP2022, 《书名》) must be in that passage;
 - what the answer adds to the question must be in one of the passages
   (``grounded``): repeating the question's words is no evidence for a name.
+- it must not speak of another edition, year or name of what the question
+  names ("第11届", "杭州马拉松" for 成都马拉松; ``instances``).
 
 ``score`` combines both into one number in [0, 1]; the assistant refuses below
 ``ANSWER_GATE``, and before asking the model at all when even the best retrieved
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 
 from assistant import cite
 from assistant.cite import units
+from assistant.instances import holding, other_instance, renamed, unechoed
 from assistant.prompt import Passage, header, strip_echo
 from index.lexical import tokenize
 
@@ -202,39 +205,19 @@ def score(question: str, sentence: str, passage: str) -> float:
     # so a comparison ("比2021年增加") would look like another year. Only a verbatim copy
     # of the whole question is taken out: "第28届…时间：第29届…" names the asked edition
     # only by repeating the question.
-    if other_instance(question, near) or other_instance(question, unechoed(sentence, question)):
+    said = unechoed(sentence, question)
+    if other_instance(question, near) or other_instance(question, said):
+        return 0.0
+    # Another name for what the question names ("杭州马拉松" for 成都马拉松): in the
+    # answer, unless that name is all it adds ("李娜市长" for 杭州市长是谁); or in every
+    # sentence of the passage its words come from, a name the answer left out.
+    words = key_units(cite.FRAMING.sub(" ", added))
+    if renamed(question, said, words[0] if len(words) == 1 else ""):
+        return 0.0
+    sources = holding(words, passage)
+    if sources and all(renamed(question, s, sentence) for s in sources):
         return 0.0
     return coverage(key_units(question), near)
-
-
-_COMPARED = re.compile(r"(?:比|较|相比|相较于?|同比|环比|对比)\s*第?\d+\s*(?:届|年|次|期|代|季|轮)")
-
-
-def unechoed(sentence: str, question: str) -> str:
-    """The sentence without the verbatim copies of the question (its end punctuation aside)
-    and, then, without the editions or years it compares with ("比2021年增加")."""
-    asked = question.strip().rstrip("?？。.!！ ")
-    if len(asked) < 4 or asked not in sentence:
-        return sentence
-    return _COMPARED.sub(" ", sentence.replace(asked, " "))
-
-
-_COUNTED = re.compile(r"(第?)(\d+)\s*(届|年|次|期|代|季|轮)")
-
-
-def other_instance(question: str, text: str) -> bool:
-    """Whether ``text`` speaks of another edition or year than the question names: the
-    question's "第12届" or "2021年" is absent and the same counter with another number
-    is there ("第11届", "2019年"). Same-topic passages about another event look like that."""
-    for m in _COUNTED.finditer(question):
-        prefix, number, unit = m.groups()
-        flat = re.sub(r"\s+", "", text)
-        if f"{prefix}{number}{unit}" in flat:
-            continue
-        others = {g[1] for g in _COUNTED.findall(flat) if g[2] == unit and g[0] == prefix}
-        if others - {number}:
-            return True
-    return False
 
 
 def retrieval_score(question: str, found: list[Passage]) -> float:
@@ -243,17 +226,13 @@ def retrieval_score(question: str, found: list[Passage]) -> float:
     return max((coverage(keys, header(p) + "\n" + p.text) for p in found), default=0.0)
 
 
-# How an answer refers to the prompt's own passages ("资料"), which no passage says.
-_FRAMING = re.compile(r"(?:根据|依据|按照)?(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载)?[，,:：]?")
-
-
 def grounded(question: str, sentence: str, found: list[Passage]) -> bool:
     """Whether what the sentence adds to the question is in one of the passages: the citation
     check passes "<the question's words> 是<a name no passage mentions>" on the repeated
     words alone. Any passage will do, since a right answer is sometimes cited to the wrong one."""
     # Counted in words, as the key terms are: character pairs would count "由张" of
     # "由张三获得" against a passage that names 张三.
-    words = key_units(_FRAMING.sub(" ", novel(sentence, question)))
+    words = key_units(cite.FRAMING.sub(" ", novel(sentence, question)))
     if not words:
         return True  # no word to look up (only what asks or frames): ``score`` decides
     return any(coverage(words, header(p) + "\n" + p.text) >= cite.SUPPORTED for p in found)

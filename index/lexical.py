@@ -99,6 +99,26 @@ def tokenize(text: str, cache_dir: Path | None = None) -> list[str]:
     return [t for t in (t.strip().lower() for t in tokens) if t and _WORD.search(t) and t not in STOPWORDS]
 
 
+def words(text: str) -> list[str]:
+    """jieba's default cut: whole words ("杭州市政府" in one piece), without punctuation."""
+    return [t for t in (t.strip() for t in _tokenizer(None).cut(text)) if t and _WORD.search(t)]
+
+
+# The tags jieba's dictionary gives names: of places (ns), people (nr, nrt, nrfg: it
+# tags many a foreign city so too), bodies (nt) and other proper nouns (nz).
+_NAME_ENTRY = re.compile(rb"^(\S+) \d+ (?:ns|nr|nrt|nrfg|nt|nz)\r?$", re.M)
+_names: frozenset[str] | None = None
+
+
+def proper_names() -> frozenset[str]:
+    """The words jieba's dictionary tags as names (112,000 of its 350,000; read once, 0.1 s)."""
+    global _names
+    if _names is None:
+        with _tokenizer(None).get_dict_file() as f:
+            _names = frozenset(m.decode("utf-8") for m in _NAME_ENTRY.findall(f.read()))
+    return _names
+
+
 _LETTERS_DIGITS = re.compile(r"(?=.*[a-z])(?=.*\d)[a-z\d]+")
 
 

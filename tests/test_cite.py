@@ -99,3 +99,10 @@ def test_a_short_answer_copied_word_for_word_is_supported():
     assert cite.support("13人", passage) == 0.0  # a number the passage lacks
     checked = cite.check("132人", ["另一段话。", passage])
     assert [(c.n, c.status) for c in checked.citations] == [(2, "added")]
+
+
+def test_a_lead_in_that_points_at_the_passages_is_no_part_of_the_claim():
+    """"根据以上资料显示" is in no passage: the citation stands on what follows it."""
+    checked = cite.check("根据以上资料显示[1]，机上有132人。", ["据报道，机上有132人。"])
+    assert [(c.n, c.sentence, c.status) for c in checked.citations] == [(1, "机上有132人。", "ok")]
+    assert checked.text == "根据以上资料显示，机上有132人[1]。"

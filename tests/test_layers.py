@@ -23,7 +23,7 @@ LINES = [
     ["assistant/retrieve.py", "assistant/evidence.py", "assistant/result.py"],
     ["assistant/llm/", "assistant/servers.py", "assistant/scope.py", "assistant/keys.py"],
     ["assistant/prompt.py", "assistant/cite.py", "assistant/config.py"],
-    ["assistant/terminal.py"],
+    ["assistant/terminal.py", "assistant/instances.py"],
     ["ingest/"],
     ["index/"],
 ]
