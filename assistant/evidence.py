@@ -232,10 +232,34 @@ def grounded(question: str, sentence: str, found: list[Passage]) -> bool:
     words alone. Any passage will do, since a right answer is sometimes cited to the wrong one."""
     # Counted in words, as the key terms are: character pairs would count "由张" of
     # "由张三获得" against a passage that names 张三.
-    words = key_units(cite.FRAMING.sub(" ", novel(sentence, question)))
+    added = novel(sentence, question)
+    texts = [header(p) + "\n" + p.text for p in found]
+    # A rank ("第4次") is a number the citation check finds anywhere ("4比2"): it must be
+    # stated as a rank.
+    if ordinals(sentence) - ordinals(question) - set().union(*map(ordinals, texts)):
+        return False
+    words = key_units(cite.FRAMING.sub(" ", added))
     if not words:
         return True  # no word to look up (only what asks or frames): ``score`` decides
-    return any(coverage(words, header(p) + "\n" + p.text) >= cite.SUPPORTED for p in found)
+    return any(coverage(words, t) >= cite.SUPPORTED for t in texts)
+
+
+_ORDINAL = re.compile(r"第\s*(\d{1,3}|[一二两三四五六七八九十]{1,3})\s*([次届个位名场轮季期代])")
+_DIGIT = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"两": 2}
+
+
+def ordinals(text: str) -> set[tuple[int, str]]:
+    """The ranks a text states, as (number, counter): "第4次" and "第四次" are (4, "次")."""
+    out = set()
+    for number, counter in _ORDINAL.findall(text):
+        if number.isdigit():
+            out.add((int(number), counter))
+        elif "十" in number:  # 十, 十二, 二十, 二十三
+            tens, _, ones = number.partition("十")
+            out.add((_DIGIT.get(tens, 1) * 10 + _DIGIT.get(ones, 0), counter))
+        elif len(number) == 1:
+            out.add((_DIGIT[number], counter))
+    return out
 
 
 @dataclass(frozen=True)

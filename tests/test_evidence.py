@@ -162,3 +162,14 @@ def test_an_answer_about_the_same_thing_under_another_name_is_no_answer():
     right = _found("2019年成都马拉松的冠军是李娜，成绩2小时31分。")
     assert evidence.judge(question, "李娜[1]", right, cross_lingual=False).refused_by == ""
     assert evidence.judge(question, "成都马拉松的冠军是李娜[1]。", right, cross_lingual=False).refused_by == ""
+
+
+def test_a_rank_must_be_stated_as_a_rank():
+    """"第4次" is checked as a rank: the digit alone is in the passage ("4比2")."""
+    assert evidence.ordinals("第4次夺冠，第十二届，第二十三次") == {(4, "次"), (12, "届"), (23, "次")}
+    question = "青湖杯是白河队第几次夺冠"
+    found = _found("青湖杯决赛白河队以4比2获胜，时隔12年再度夺冠。")
+    assert not evidence.grounded(question, "青湖杯是白河队第4次夺冠", found)
+    stated = _found("青湖杯决赛白河队以4比2获胜，这是白河队第四次夺冠。")
+    assert evidence.grounded(question, "青湖杯是白河队第4次夺冠", stated)
+    assert evidence.judge(question, "青湖杯是白河队第4次夺冠[1]。", found, cross_lingual=False).refused_by == "checker"
