@@ -12,6 +12,7 @@ told apart here:
 
 from __future__ import annotations
 
+import functools
 import re
 
 from index.lexical import proper_names, words
@@ -48,7 +49,8 @@ _ASKS = re.compile(r"哪|什么|何")
 _BACK = 3  # words before a word that can name which one it is ("成都 冬季 马拉松")
 
 
-def qualifiers(question: str) -> dict[str, set[str]]:
+@functools.lru_cache(maxsize=64)  # one question is read against every sentence of its passages
+def qualifiers(question: str) -> dict[str, frozenset[str]]:
     """Each word of the question -> the names among the few words before it, which say
     which one is meant: "成都马拉松" -> {"马拉松": {"成都"}}. A word right after 哪/什么
     is what is asked ("哪个城市"), not a qualifier. A name-word that ends with a
@@ -59,8 +61,8 @@ def qualifiers(question: str) -> dict[str, set[str]]:
     for i, word in enumerate(cut):
         if len(word) < 2:
             continue
-        out[word] = {w for j, w in enumerate(cut[max(0, i - _BACK) : i], max(0, i - _BACK))
-                     if len(w) >= 2 and w in names and not (j and _ASKS.search(cut[j - 1]))}
+        out[word] = frozenset(w for j, w in enumerate(cut[max(0, i - _BACK) : i], max(0, i - _BACK))
+                     if len(w) >= 2 and w in names and not (j and _ASKS.search(cut[j - 1])))
     return out
 
 
