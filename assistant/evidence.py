@@ -235,8 +235,8 @@ def grounded(question: str, sentence: str, found: list[Passage]) -> bool:
     added = novel(sentence, question)
     texts = [header(p) + "\n" + p.text for p in found]
     # A rank ("第4次") is a number the citation check finds anywhere ("4比2"): it must be
-    # stated as a rank.
-    if ordinals(sentence) - ordinals(question) - set().union(*map(ordinals, texts)):
+    # stated with its counter ("第四次"; or "4次", "一季度", as passages also write it).
+    if ordinals(sentence) - ordinals(question) - set().union(*(ordinals(t, bare=True) for t in texts)):
         return False
     words = key_units(cite.FRAMING.sub(" ", added))
     if not words:
@@ -245,13 +245,15 @@ def grounded(question: str, sentence: str, found: list[Passage]) -> bool:
 
 
 _ORDINAL = re.compile(r"第\s*(\d{1,3}|[一二两三四五六七八九十]{1,3})\s*([次届个位名场轮季期代])")
+_COUNT = re.compile(r"(\d{1,3}|[一二两三四五六七八九十]{1,3})\s*([次届个位名场轮季期代])")
 _DIGIT = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"两": 2}
 
 
-def ordinals(text: str) -> set[tuple[int, str]]:
-    """The ranks a text states, as (number, counter): "第4次" and "第四次" are (4, "次")."""
+def ordinals(text: str, *, bare: bool = False) -> set[tuple[int, str]]:
+    """The ranks a text states, as (number, counter): "第4次" and "第四次" are (4, "次");
+    ``bare``: "4次" too."""
     out = set()
-    for number, counter in _ORDINAL.findall(text):
+    for number, counter in (_COUNT if bare else _ORDINAL).findall(text):
         if number.isdigit():
             out.add((int(number), counter))
         elif "十" in number:  # 十, 十二, 二十, 二十三

@@ -53,23 +53,25 @@ _BACK = 3  # words before a word that can name which one it is ("成都 冬季 �
 def qualifiers(question: str) -> dict[str, frozenset[str]]:
     """Each word of the question -> the names among the few words before it, which say
     which one is meant: "成都马拉松" -> {"马拉松": {"成都"}}. A word right after 哪/什么
-    is what is asked ("哪个城市"), not a qualifier. A name-word that ends with a
-    shorter one keeps its head's qualifier: "成都体育代表团", if jieba keeps it whole, qualifies "代表团" by "成都体育"."""
+    is what is asked ("哪个城市"), not a qualifier."""
     names = proper_names()
     cut = words(question)
-    out: dict[str, set[str]] = {}
+    out: dict[str, frozenset[str]] = {}
     for i, word in enumerate(cut):
         if len(word) < 2:
             continue
-        out[word] = frozenset(w for j, w in enumerate(cut[max(0, i - _BACK) : i], max(0, i - _BACK))
-                     if len(w) >= 2 and w in names and not (j and _ASKS.search(cut[j - 1])))
+        start = max(0, i - _BACK)
+        out[word] = frozenset(w for j, w in enumerate(cut[start:i], start)
+                              if len(w) >= 2 and w in names and not (j and _ASKS.search(cut[j - 1])))
     return out
 
 
 def renamed(question: str, text: str, answer: str = "") -> bool:
     """Whether ``text`` puts another name before a word the question qualifies by a name,
     and none of the question's qualifiers is in it: "杭州代表团" when "成都体育代表团" is
-    asked about. Names in ``answer`` are what the answer gives, so they do not count."""
+    asked about. A word of the text that ends a longer one of the question ("代表团" of a
+    whole "成都体育代表团") is qualified by the rest of it too. Names in ``answer`` are
+    what the answer gives, so they do not count."""
     asked = qualifiers(question)
     names = proper_names()
     cut = words(text)

@@ -172,4 +172,5 @@ def test_a_rank_must_be_stated_as_a_rank():
     assert not evidence.grounded(question, "青湖杯是白河队第4次夺冠", found)
     stated = _found("青湖杯决赛白河队以4比2获胜，这是白河队第四次夺冠。")
     assert evidence.grounded(question, "青湖杯是白河队第4次夺冠", stated)
+    assert evidence.grounded("青湖公司的营收是多少", "青湖公司第一季度营收3亿元", _found("青湖公司一季度营收3亿元。"))
     assert evidence.judge(question, "青湖杯是白河队第4次夺冠[1]。", found, cross_lingual=False).refused_by == "checker"
