@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from assistant import cite
 from assistant.cite import units
-from assistant.instances import holding, other_instance, renamed, unechoed
+from assistant.instances import holding, named, other_instance, renamed, unechoed
 from assistant.prompt import Passage, header, strip_echo
 from index.lexical import tokenize
 
@@ -211,12 +211,13 @@ def score(question: str, sentence: str, passage: str) -> float:
     # Another name for what the question names ("杭州马拉松" for 成都马拉松): in the
     # answer, unless that name is all it adds ("李娜市长" for 杭州市长是谁); or in every
     # sentence of the passage its words come from, a name the answer left out.
-    words = key_units(cite.FRAMING.sub(" ", added))
-    if renamed(question, said, words[0] if len(words) == 1 else ""):
-        return 0.0
-    sources = holding(words, passage)
-    if sources and all(renamed(question, s, sentence) for s in sources):
-        return 0.0
+    if named(question):
+        words = key_units(cite.FRAMING.sub(" ", added))
+        if renamed(question, said, words[0] if len(words) == 1 else ""):
+            return 0.0
+        sources = holding(words, passage)
+        if sources and all(renamed(question, s, sentence) for s in sources):
+            return 0.0
     return coverage(key_units(question), near)
 
 

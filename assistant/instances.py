@@ -66,6 +66,12 @@ def qualifiers(question: str) -> dict[str, frozenset[str]]:
     return out
 
 
+def named(question: str) -> bool:
+    """Whether the question says by a name which one it means (most do not: then no text
+    need be cut into words for ``renamed``)."""
+    return any(qualifiers(question).values())
+
+
 def renamed(question: str, text: str, answer: str = "") -> bool:
     """Whether ``text`` puts another name before a word the question qualifies by a name,
     and none of the question's qualifiers is in it: "杭州代表团" when "成都体育代表团" is
@@ -73,14 +79,16 @@ def renamed(question: str, text: str, answer: str = "") -> bool:
     whole "成都体育代表团") is qualified by the rest of it too. Names in ``answer`` are
     what the answer gives, so they do not count."""
     asked = qualifiers(question)
+    if not named(question):
+        return False
     names = proper_names()
     cut = words(text)
     for before, word in zip(cut, cut[1:]):
         if len(before) < 2 or before not in names or before in question or before in answer or len(word) < 2:
             continue
-        for head, named in asked.items():
-            wanted = set(named)
-            if head != word:
+        for head, by in asked.items():
+            wanted = set(by)
+            if head != word:  # or a longer word of the question that ends with it
                 if not head.endswith(word):
                     continue
                 wanted.add(head[: -len(word)])
