@@ -22,11 +22,10 @@ SHORT = 4  # a sentence with fewer units ("成本高昂") is supported only when
 
 # How an answer refers to the prompt's own passages ("根据资料", "资料显示"), which no
 # passage says: it is no part of the claim to check.
-FRAMING = re.compile(r"(?:根据|依据|按照)?(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载)?[，,:：]?")
-_LEADING_FRAMING = re.compile(
-    r"^\s*(?:(?:根据|依据|按照)(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载)?"
-    r"|(?:以上|上述|所给|提供的)?资料(?:中|里)?(?:显示|提到|指出|记载))\s*[，,:：]?"
-)
+_BY, _SOURCE, _SAYS = r"(?:根据|依据|按照)", r"(?:以上|上述|所给|提供的)?资料(?:中|里)?", r"(?:显示|提到|指出|记载)"
+FRAMING = re.compile(rf"{_BY}?{_SOURCE}{_SAYS}?[，,:：]?")
+# At the start of a sentence, only with 根据… or …显示: "资料泄露是风险" is a claim.
+_LEADING_FRAMING = re.compile(rf"^\s*(?:{_BY}{_SOURCE}{_SAYS}?|{_SOURCE}{_SAYS})\s*[，,:：]?")
 
 REFUSAL_CUES = (
     "没有找到这个问题的答案", "资料中没有", "资料中未", "没有提及", "未提及", "没有提到", "未提到",

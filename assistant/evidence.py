@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 from assistant import cite
 from assistant.cite import units
-from assistant.instances import holding, named, other_instance, renamed, unechoed
+from assistant.instances import named, other_instance, renamed, unechoed
 from assistant.prompt import Passage, header, strip_echo
 from index.lexical import tokenize
+from ingest.chunk import split_sentences
 
 RETRIEVAL_GATE = 0.4  # share of the question's key terms in the best passage
 ANSWER_GATE = 0.5  # score of the best cited sentence
@@ -219,6 +220,15 @@ def score(question: str, sentence: str, passage: str) -> float:
         if sources and all(renamed(question, s, sentence) for s in sources):
             return 0.0
     return coverage(key_units(question), near)
+
+
+def holding(keys: list[str], passage: str) -> list[str]:
+    """The passage's sentences that hold most of ``keys`` (at least half of them): where an
+    answer's words come from."""
+    sentences = [passage[s:e] for s, e in split_sentences(passage)]
+    shares = [coverage(keys, s) if keys else 0.0 for s in sentences]
+    best = max(shares, default=0.0)
+    return [s for s, share in zip(sentences, shares) if share == best] if best >= 0.5 else []
 
 
 def retrieval_score(question: str, found: list[Passage]) -> float:

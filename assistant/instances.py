@@ -69,18 +69,19 @@ def qualifiers(question: str) -> dict[str, frozenset[str]]:
 def named(question: str) -> bool:
     """Whether the question says by a name which one it means (most do not: then no text
     need be cut into words for ``renamed``)."""
-    return any(qualifiers(question).values())
+    names = proper_names()
+    return any(by or (len(head) > 2 and head in names) for head, by in qualifiers(question).items())
 
 
 def renamed(question: str, text: str, answer: str = "") -> bool:
     """Whether ``text`` puts another name before a word the question qualifies by a name,
     and none of the question's qualifiers is in it: "杭州代表团" when "成都体育代表团" is
-    asked about. A word of the text that ends a longer one of the question ("代表团" of a
-    whole "成都体育代表团") is qualified by the rest of it too. Names in ``answer`` are
+    asked about. A word of the text that ends a longer name of the question ("代表团" of a
+    whole "成都体育代表团") is qualified by the rest of that name too. Names in ``answer`` are
     what the answer gives, so they do not count."""
-    asked = qualifiers(question)
     if not named(question):
         return False
+    asked = qualifiers(question)
     names = proper_names()
     cut = words(text)
     for before, word in zip(cut, cut[1:]):
@@ -88,27 +89,10 @@ def renamed(question: str, text: str, answer: str = "") -> bool:
             continue
         for head, by in asked.items():
             wanted = set(by)
-            if head != word:  # or a longer word of the question that ends with it
-                if not head.endswith(word):
+            if head != word:  # or a longer name of the question that ends with it
+                if not (head.endswith(word) and head in names):
                     continue
                 wanted.add(head[: -len(word)])
             if wanted and not any(w in text for w in wanted):
                 return True
     return False
-
-
-_SENTENCE = re.compile(r"(?<=[。！？!?；;\n])")
-
-
-def holding(keys: list[str], passage: str) -> list[str]:
-    """The passage's sentences that hold most of ``keys`` (at least half of them): where an
-    answer's words come from."""
-    best, out = 0.5, []
-    for sentence in _SENTENCE.split(passage):
-        low = sentence.lower()  # the keys are lower-cased
-        n = sum(k in low for k in keys) / len(keys) if keys else 0.0
-        if n > best:
-            best, out = n, [sentence]
-        elif n == best and n > 0:
-            out.append(sentence)
-    return out

@@ -174,3 +174,10 @@ def test_a_rank_must_be_stated_as_a_rank():
     assert evidence.grounded(question, "青湖杯是白河队第4次夺冠", stated)
     assert evidence.grounded("青湖公司的营收是多少", "青湖公司第一季度营收3亿元", _found("青湖公司一季度营收3亿元。"))
     assert evidence.judge(question, "青湖杯是白河队第4次夺冠[1]。", found, cross_lingual=False).refused_by == "checker"
+
+
+def test_the_sentences_an_answers_words_come_from():
+    passage = "大会在春季举行。冠军是李娜，成绩第一。亚军是王五。"
+    assert evidence.holding(["李娜", "成绩"], passage) == ["冠军是李娜，成绩第一。"]
+    assert evidence.holding(["赵六", "成绩"], passage) == ["冠军是李娜，成绩第一。"]  # half of them
+    assert evidence.holding(["赵六"], passage) == []
